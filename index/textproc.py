@@ -1,0 +1,142 @@
+"""Search-side text normalisation and jieba tokenisation that keeps figures and domain terms whole."""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+from typing import Iterable
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_ready = False
+_added_terms: set[str] = set()
+
+# A figure with its unit stays one token: "2.4万个", "5%", "2000张", "1.3万余个".
+NUMBER_RE = re.compile(
+    r"\d+(?:[.,]\d+)*\s*(?:%|‰|余?[万亿千百]?余?(?:元|个|张|人|家|所|项|条|公里|千米|米|亩|平方米|吨|台|座|辆|户|套|场|次|倍|名|件|处|栋|间|床|位|天|年|月|日|小时|分钟|千瓦|兆瓦|GW|MW|kW)?)?"
+)
+_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
+_WORD = re.compile(r"[\w\u3400-\u9fff%‰.]+")
+
+# Function words and question words carry no topic; dropping them keeps BM25 on content.
+STOPWORDS = frozenset(
+    """的 了 和 与 及 或 在 是 为 对 将 把 被 从 向 以 于 等 着 也 都 还 又 就 而 并 其 之 中 上 下 个 这 那 这个 那个 这些 那些
+    什么 多少 几 几个 哪些 哪个 哪里 哪 怎么 怎样 如何 为什么 是否 吗 呢 吧 啊 呀 请问 请 我们 我市 你 他 她 它 有 有关 关于
+    要 会 能 可以 一个 一些 方面 情况 问题 进行 通过 实现 今年 去年 明年 全市 太原 太原市 哪一年 多 少 年
+    the a an of to in on for and or is are was were be by with what which how many much does do did when where who why
+    will would should can could from at as that this these those it its their there about""".split()
+)
+
+_cc = None
+
+
+def _opencc():
+    global _cc
+    if _cc is None:
+        import opencc
+
+        _cc = opencc.OpenCC("t2s")
+    return _cc
+
+
+def normalize(text: str) -> str:
+    """Fold width (NFKC), case and traditional characters (臺 → 台) for matching; display text is untouched."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return _opencc().convert(text)
+
+
+def _ensure_jieba() -> None:
+    global _ready
+    if _ready:
+        return
+    with _lock:
+        if _ready:
+            return
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()
+        # Terms jieba splits wrongly in this domain; the corpus adds more via add_terms().
+        for term in ("二三级医院", "三级医院", "十四五", "十三五", "太忻一体化", "一泓清水入黄河", "无废城市",
+                     "老旧小区", "养老床位", "公办幼儿园", "国考断面", "营商环境", "市场主体", "信创产业",
+                     "城中村", "棚户区", "地区生产总值", "固定资产投资", "社会消费品零售总额", "城镇新增就业"):
+            jieba.add_word(term, freq=2000)
+        _ready = True
+
+
+def mine_terms(texts: Iterable[str], limit: int = 2000) -> list[str]:
+    """Domain terms from a corpus: quoted names (“无废城市”), 《titles》, and indicator/project names.
+
+    Args:
+        texts: Document texts.
+        limit: Maximum number of terms returned.
+    """
+    counts: dict[str, int] = {}
+    pattern = re.compile(
+        r"[“\"《]([\u3400-\u9fff\w·]{2,10})[”\"》]"
+        r"|([\u3400-\u9fff]{2,8}(?:工程|项目|计划|行动|战略|中心|产业园|开发区|示范区|经济区|公园|大街|线))"
+    )
+    for text in texts:
+        for m in pattern.finditer(text):
+            term = normalize(m.group(1) or m.group(2))
+            counts[term] = counts.get(term, 0) + 1
+    ranked = sorted(counts, key=lambda t: (-counts[t], t))
+    return ranked[:limit]
+
+
+def add_terms(terms: Iterable[str]) -> int:
+    """Register domain terms with jieba (idempotent). Returns how many were new."""
+    _ensure_jieba()
+    import jieba
+
+    new = 0
+    with _lock:
+        for term in terms:
+            term = term.strip()
+            if len(term) >= 2 and term not in _added_terms:
+                jieba.add_word(term, freq=1000)
+                _added_terms.add(term)
+                new += 1
+    if new:
+        _cached_tokens.cache_clear()
+    return new
+
+
+@lru_cache(maxsize=4096)
+def _cached_tokens(text: str, bigrams: bool) -> tuple[str, ...]:
+    import jieba
+
+    out: list[str] = []
+    pos = 0
+    for m in NUMBER_RE.finditer(text):
+        out.extend(_words(jieba.lcut(text[pos:m.start()])))
+        out.append(re.sub(r"\s+", "", m.group(0)).replace(",", ""))
+        pos = m.end()
+    out.extend(_words(jieba.lcut(text[pos:])))
+    if bigrams:
+        for run in _CJK_RUN.findall(text):
+            out.extend(run[i:i + 2] for i in range(len(run) - 1) if run[i:i + 2] not in STOPWORDS)
+    return tuple(out)
+
+
+def _words(tokens: list[str]) -> list[str]:
+    return [t for t in tokens if t.strip() and _WORD.fullmatch(t) and t not in STOPWORDS]
+
+
+def tokenize(text: str, bigrams: bool = False) -> list[str]:
+    """Tokens for BM25: normalised jieba words, whole figures, no stopwords or punctuation.
+
+    Args:
+        text: Any text (query or passage).
+        bigrams: Also emit overlapping character bigrams of Chinese runs.
+    """
+    _ensure_jieba()
+    return list(_cached_tokens(normalize(text), bigrams))
+
+
+def has_cjk(text: str) -> bool:
+    """True when the text contains Chinese characters."""
+    return bool(_CJK_RUN.search(text))

@@ -1,0 +1,92 @@
+"""Named records shared by ingest, chunking, stores and the QA pipeline."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Document:
+    """A cleaned source document.
+
+    Attributes:
+        doc_id: File name relative to the corpus folder (the document id).
+        title: Human title (manifest, else first heading or line).
+        date: ISO date as precise as known ("2021-02-23", "2022-01", "2021") or "".
+        year: Year the document speaks for ("今年" in the text means this year), or None.
+        kind: Document kind ("full report", "news digest", ...).
+        description: One-line description.
+        text: Cleaned text; passage offsets point into it.
+        sha256: Hash of the raw file bytes.
+        encoding: Encoding the raw file was decoded with.
+    """
+
+    doc_id: str
+    title: str
+    date: str
+    year: int | None
+    text: str
+    sha256: str
+    kind: str = ""
+    description: str = ""
+    encoding: str = "utf-8"
+    blocks: list["Block"] = field(default_factory=list, repr=False)
+
+    def meta(self) -> dict[str, Any]:
+        """Metadata without the text and structure (for manifests and the UI)."""
+        d = asdict(self)
+        d.pop("text")
+        d.pop("blocks")
+        return d
+
+
+@dataclass
+class Block:
+    """A line of the cleaned document: a heading or a body paragraph.
+
+    Attributes:
+        kind: "heading" or "para".
+        level: Outline level for headings (1 = top); 0 for paragraphs.
+        start: Offset of the block in the cleaned text.
+        end: End offset (exclusive).
+        leads: Inline lead sentences (bold leads, "（一）xx。" openers) as (offset, label).
+    """
+
+    kind: str
+    level: int
+    start: int
+    end: int
+    label: str = ""
+    leads: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class Passage:
+    """A retrievable unit: one paragraph or a piece of one.
+
+    ``doc_text[start:end] == text`` holds for the cleaned document text.
+    """
+
+    id: str
+    doc_id: str
+    title: str
+    date: str
+    year: int | None
+    section: str
+    text: str
+    start: int
+    end: int
+    ordinal: int
+    years_mentioned: list[int] = field(default_factory=list)
+
+    def index_text(self) -> str:
+        """Text used for embedding and BM25: the innermost heading gives context."""
+        head = self.section.split(" › ")[-1] if self.section else ""
+        return f"{head}\n{self.text}" if head and head not in self.text else self.text
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Passage":
+        return cls(**d)

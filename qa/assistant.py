@@ -1,0 +1,205 @@
+"""The Assistant: rewrite → hybrid retrieval → re-ranking → extractive answer with citations."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from index.builder import LoadedIndex, build_index, default_index_dir, load_index
+from index.embed import Embedder
+from index.textproc import has_cjk
+
+from .answer import extract_short, make_citation, mmr_summary, not_found_message, rank_sentences
+from .rerank import WEIGHTS_FILE, Reranker, RerankWeights, question_type
+from .retrieval import HybridRetriever, RetrievalConfig
+from .rewrite import rewrite
+from .types import Answer, Citation, SummarySentence
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 500
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = PROJECT_ROOT / "data" / "corpus" / "taiyuan"
+
+
+class QuestionError(ValueError):
+    """The question cannot be answered as given (empty, too long, no words)."""
+
+
+def validate_question(question: Any) -> str:
+    """Return the stripped question or raise QuestionError naming the problem and the fix."""
+    if not isinstance(question, str):
+        raise QuestionError(f"question must be text, got {type(question).__name__}")
+    q = question.strip()
+    if not q:
+        raise QuestionError("the question is empty: type a question, e.g. 2025年太原新增养老床位多少张？")
+    if len(q) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"the question has {len(q)} characters; keep it under {MAX_QUESTION_CHARS}")
+    if not any(ch.isalnum() for ch in q):
+        raise QuestionError("the question has no words (only symbols or emoji); ask in Chinese or English")
+    return q
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+class Assistant:
+    """Question answering over one index directory.
+
+    Use :meth:`load`; the model and index are loaded once and shared by all calls (thread-safe).
+    """
+
+    def __init__(self, index: LoadedIndex, embedder: Embedder, weights: RerankWeights | None = None,
+                 config: RetrievalConfig | None = None) -> None:
+        self.embedder = embedder
+        self.weights = weights or RerankWeights.load()
+        self.config = config or RetrievalConfig()
+        self.calibration = self._load_calibration()
+        self._lock = threading.RLock()
+        self._set_index(index)
+
+    def _set_index(self, index: LoadedIndex) -> None:
+        self.index = index
+        self.retriever = HybridRetriever(index, self.embedder, self.config)
+        self.reranker = Reranker(self.retriever, self.weights)
+        self._doc_of_row = np.array([p.doc_id for p in index.passages], dtype=object)
+        self._year_of_row = np.array([p.year or 0 for p in index.passages])
+
+    @staticmethod
+    def _load_calibration() -> dict[str, float]:
+        default = {"zh_bias": -3.0, "zh_cov": 4.0, "zh_dense": 2.0, "en_bias": -12.0, "en_dense": 15.0, "threshold": 0.5}
+        if WEIGHTS_FILE.exists():
+            data = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
+            default.update(data.get("calibration", {}))
+        return default
+
+    @classmethod
+    def load(cls, index_dir: str | Path | None = None, embedder: Embedder | None = None,
+             corpus_dir: str | Path | None = None, build_if_missing: bool = False) -> "Assistant":
+        """Load an index directory (default: the bundled corpus's), building it first if asked.
+
+        Args:
+            index_dir: Index directory; default ``data/index/taiyuan``.
+            embedder: Embedding model; default the offline e5-small.
+            corpus_dir: Corpus used when building (default the bundled Taiyuan corpus).
+            build_if_missing: Build the index when the directory has none.
+
+        Raises:
+            index.builder.IndexLoadError: missing/corrupt/mismatched index (with the rebuild command).
+        """
+        embedder = embedder or Embedder()
+        corpus_dir = Path(corpus_dir) if corpus_dir else DEFAULT_CORPUS
+        index_dir = Path(index_dir) if index_dir else default_index_dir(corpus_dir)
+        if build_if_missing and not (index_dir / "manifest.json").exists():
+            log.info("no index at %s: building it from %s", index_dir, corpus_dir)
+            build_index(corpus_dir, index_dir, embedder)
+        assistant = cls(load_index(index_dir, embedder), embedder)
+        assistant.retriever.warm_up()
+        return assistant
+
+    def reload(self) -> None:
+        """Re-read the index directory (after a rebuild), swapping it in atomically for new requests."""
+        index = load_index(self.index.directory, self.embedder)
+        with self._lock:
+            self._set_index(index)
+
+    def _allowed(self, docs: Sequence[str] | None, years: Sequence[int] | None) -> np.ndarray | None:
+        if not docs and not years:
+            return None
+        mask = np.ones(len(self.index.passages), dtype=bool)
+        if docs:
+            mask &= np.isin(self._doc_of_row, list(docs))
+        if years:
+            mask &= np.isin(self._year_of_row, [int(y) for y in years])
+        return mask
+
+    def confidence(self, features: dict[str, float], cjk: bool) -> float:
+        """Probability-like confidence that the top passage answers the question."""
+        c = self.calibration
+        if cjk:
+            return _sigmoid(c["zh_bias"] + c["zh_cov"] * features.get("coverage", 0.0) + c["zh_dense"] * features.get("dense", 0.0))
+        return _sigmoid(c["en_bias"] + c["en_dense"] * features.get("dense", 0.0))
+
+    def retrieve(self, question: str, history: Sequence[Any] | None = None, k: int = 20,
+                 docs: Sequence[str] | None = None, years: Sequence[int] | None = None):
+        """Rewritten query, query info, question type and re-ranked hits (no answer extraction)."""
+        q = validate_question(question)
+        rewritten = rewrite(q, history)
+        with self._lock:
+            retriever, reranker = self.retriever, self.reranker
+            allowed = self._allowed(docs, years)
+        info = retriever.analyze(rewritten)
+        qtype = question_type(rewritten)
+        hits = retriever.search(rewritten, k=max(k, 20), info=info, allowed=allowed)
+        hits = reranker.rerank(info, hits, qtype)
+        return rewritten, info, qtype, hits[:k], retriever
+
+    def ask(self, question: str, history: Sequence[Any] | None = None, k: int = 5,
+            docs: Sequence[str] | None = None, years: Sequence[int] | None = None,
+            style: str = "auto") -> Answer:
+        """Answer a question from the documents, with citations.
+
+        Args:
+            question: Chinese or English question (≤ 500 characters).
+            history: Previous turns, oldest first (strings, Answers or {"question", "rewritten_query"} dicts).
+            k: Number of passages considered for the answer and returned as hits.
+            docs: Restrict to these document ids.
+            years: Restrict to documents of these years.
+            style: "auto", "short" (sentence + short answer) or "summary" (up to 3 sentences).
+
+        Raises:
+            QuestionError: empty, over-long or word-less question.
+        """
+        if style not in ("auto", "short", "summary"):
+            raise ValueError(f"style {style!r} is not one of 'auto', 'short', 'summary'")
+        if not isinstance(k, int) or not 1 <= k <= 50:
+            raise ValueError(f"k={k!r} must be an integer between 1 and 50")
+        t0 = time.perf_counter()
+        rewritten, info, qtype, hits, retriever = self.retrieve(question, history, k=20, docs=docs, years=years)
+        lang = "zh" if has_cjk(question) else "en"
+        answer = Answer(question=question.strip(), rewritten_query=rewritten, hits=hits[:k], lang=lang)
+        if not hits:
+            answer.not_found = True
+            answer.message = not_found_message(question)
+            answer.elapsed_ms = (time.perf_counter() - t0) * 1000
+            return answer
+        answer.confidence = self.confidence(hits[0].features, info.has_cjk)
+        if answer.confidence < self.calibration["threshold"]:
+            answer.not_found = True
+            answer.message = not_found_message(question)
+            answer.related = hits[:3]
+            answer.elapsed_ms = (time.perf_counter() - t0) * 1000
+            return answer
+
+        sentences = rank_sentences(info, hits, qtype, retriever, top=min(3, k))
+        best = sentences[0]
+        citations: list[Citation] = []
+        by_passage: dict[str, int] = {}
+
+        def cite(s) -> int:
+            pid = s.hit.passage.id
+            if pid not in by_passage:
+                by_passage[pid] = len(citations) + 1
+                citations.append(make_citation(len(citations) + 1, s.hit, s.start, s.end))
+            return by_passage[pid]
+
+        cite(best)
+        answer.sentence = best.text
+        want_summary = style == "summary" or (style == "auto" and qtype in ("explain", "list"))
+        if want_summary:
+            chosen = mmr_summary(sentences, k=3)
+            answer.summary = [SummarySentence(s.text, cite(s)) for s in chosen]
+        if style != "summary":
+            short, _ = extract_short(best.text, info, qtype)
+            answer.short_answer = short
+        answer.citations = citations
+        answer.related = [h for h in hits[:k] if h.passage.id not in by_passage][:3]
+        answer.elapsed_ms = (time.perf_counter() - t0) * 1000
+        return answer

@@ -1,0 +1,114 @@
+"""Feature re-ranking of the top fused hits.
+
+Score = w · features, with features per hit: dense cosine, BM25 (normalised to the best
+candidate), idf-weighted coverage of the question's content words, year match, figure cue
+(a 多少/几/how-many question wants a passage with a figure), and the fused RRF score.
+Weights live in ``qa/weights.json``, fitted on the project's own gold set with
+``python -m eval fit`` (never on CMRC dev or XQuAD).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from index.textproc import NUMBER_RE, normalize
+
+from .retrieval import HybridRetriever, QueryInfo
+from .types import Hit
+
+WEIGHTS_FILE = Path(__file__).with_name("weights.json")
+FEATURES = ("dense", "bm25", "coverage", "year", "figure", "fused")
+
+_NUMBER_Q = re.compile(r"多少|几[个项所家条座次年万亿]?|多大|多高|多长|多远|比例|占比|增长|增速|百分之|率|规模|how many|how much|what percentage|what share|number of|how big|how large|how long", re.I)
+_TIME_Q = re.compile(r"何时|什么时候|哪一年|哪年|几月|哪天|日期|时间|when|what year|which year|what date", re.I)
+_PERSON_Q = re.compile(r"谁|哪位|姓名|who|whom|whose", re.I)
+_EXPLAIN_Q = re.compile(r"为什么|为何|如何|怎样|怎么|哪些措施|什么措施|哪些举措|什么举措|措施|举措|意义|why|how (?!many|much|long|big|large)|what measures|what steps|in what way", re.I)
+_LIST_Q = re.compile(r"哪些|哪几|有什么|包括|分别|which .*s\b|what are|list", re.I)
+
+
+def question_type(question: str) -> str:
+    """Coarse answer type: number, time, person, explain, list or entity."""
+    q = normalize(question)
+    if _TIME_Q.search(q):
+        return "time"
+    if _NUMBER_Q.search(q):
+        return "number"
+    if _PERSON_Q.search(q):
+        return "person"
+    if _EXPLAIN_Q.search(q):
+        return "explain"
+    if _LIST_Q.search(q):
+        return "list"
+    return "entity"
+
+
+@dataclass
+class RerankWeights:
+    """Linear weights over FEATURES."""
+
+    w: dict[str, float] = field(default_factory=lambda: {
+        "dense": 1.0, "bm25": 0.5, "coverage": 1.0, "year": 0.3, "figure": 0.15, "fused": 1.0,
+    })
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS_FILE) -> "RerankWeights":
+        if path.exists():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls({k: float(data["weights"].get(k, 0.0)) for k in FEATURES})
+        return cls()
+
+    def save(self, path: Path = WEIGHTS_FILE, note: str = "") -> None:
+        path.write_text(json.dumps({"weights": self.w, "note": note}, indent=1), encoding="utf-8")
+
+
+class Reranker:
+    """Re-rank hits with a linear model over cheap, explainable features."""
+
+    def __init__(self, retriever: HybridRetriever, weights: RerankWeights | None = None) -> None:
+        self.retriever = retriever
+        self.weights = weights or RerankWeights.load()
+        self._rows = {p.id: i for i, p in enumerate(retriever.index.passages)}
+
+    def features(self, info: QueryInfo, hits: list[Hit], qtype: str) -> None:
+        """Fill ``hit.features`` in place."""
+        index = self.retriever.index
+        idf = self.retriever.idf
+        ptoks = self.retriever.passage_tokens
+        rows = self._rows
+        terms = info.tokens if info.has_cjk else info.prf_terms
+        denom = sum(idf.get(t, 1.0) for t in terms) or 1.0
+        best_bm25 = max((h.channels["bm25"].score for h in hits if "bm25" in h.channels), default=0.0) or 1.0
+        best_prf = max((h.channels["prf"].score for h in hits if "prf" in h.channels), default=0.0) or 1.0
+        for h in hits:
+            row = rows[h.passage.id]
+            f = h.features
+            f["dense"] = float(index.vectors[row] @ info.vector) if info.vector is not None else 0.0
+            if "bm25" in h.channels:
+                f["bm25"] = h.channels["bm25"].score / best_bm25
+            elif "prf" in h.channels:
+                f["bm25"] = h.channels["prf"].score / best_prf
+            else:
+                f["bm25"] = 0.0
+            f["coverage"] = sum(idf.get(t, 1.0) for t in terms if t in ptoks[row]) / denom
+            f["figure"] = 1.0 if qtype in ("number",) and NUMBER_RE.search(h.passage.text) and re.search(r"\d", h.passage.text) else 0.0
+            f.setdefault("year", 0.0)
+            f.setdefault("fused", h.score)
+
+    def rerank(self, info: QueryInfo, hits: list[Hit], qtype: str) -> list[Hit]:
+        """Hits sorted by the linear score (``hit.score`` is replaced by it)."""
+        if not hits:
+            return hits
+        self.features(info, hits, qtype)
+        w = self.weights.w
+        for h in hits:
+            h.score = float(sum(w.get(k, 0.0) * h.features.get(k, 0.0) for k in FEATURES))
+        return sorted(hits, key=lambda h: -h.score)
+
+
+def score_matrix(hits: list[Hit]) -> np.ndarray:
+    """Feature matrix (len(hits), len(FEATURES)) for weight fitting."""
+    return np.array([[h.features.get(k, 0.0) for k in FEATURES] for h in hits], dtype=np.float64)
