@@ -154,7 +154,9 @@ def parse_document(raw: str) -> tuple[str, list[Block]]:
         is_short = len(text) <= 60 and "。" not in text[:-1]
         nxt = merged[i + 1][0] if i + 1 < len(merged) else ""
         if md_level is not None:
-            block = Block("heading", md_level, start, end, _label(text))
+            # "## 三、…" takes its outline level so it nests like "三、…"; plain "#" is a title.
+            level = outline if outline is not None else (0 if md_level == 1 else min(md_level - 1, 3))
+            block = Block("heading", level, start, end, _label(text))
         elif outline is not None and is_short:
             block = Block("heading", outline, start, end, _label(text))
         elif whole_bold and is_short:
