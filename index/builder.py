@@ -6,6 +6,9 @@ An index is a directory::
                      library versions, build time, per-document hash and passage count
     passages.jsonl   one Passage per line (row i = vector i)
     vectors.npy      float32 (n, dim) normalised embeddings (also the re-embedding cache)
+    sentences.npy    int32 (m, 3): passage row, start, end of each sentence inside its passage
+    sentence_vectors.npy  float32 (m, dim): sentence embeddings (fine-grained dense channel,
+                     answer-sentence selection for English questions)
     faiss.index      inner-product FAISS index over vectors.npy
     bm25/            bm25s index over jieba tokens
     terms.json       domain terms mined from the corpus (added to jieba at load)
@@ -31,7 +34,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .chunking import MAX_CHARS, chunk_document
+from .chunking import MAX_CHARS, chunk_document, passage_sentences
 from .embed import Embedder
 from .ingest import load_corpus
 from .stores import BM25Store, FaissStore
@@ -40,10 +43,13 @@ from .types import Passage
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 PASSAGES = "passages.jsonl"
 VECTORS = "vectors.npy"
+SENTENCES = "sentences.npy"
+SENTENCE_VECTORS = "sentence_vectors.npy"
+MIN_SENTENCE_CHARS = 6
 TERMS = "terms.json"
 CHUNKER = {"max_chars": MAX_CHARS, "version": 1}
 BM25_BIGRAMS = False
@@ -164,7 +170,17 @@ def _load_cache(index_dir: Path, embedder: Embedder) -> dict[str, np.ndarray]:
     if len(vectors) != len(passages):
         return {}
     model_id, sha = embedder.model_id, embedder.weights_sha256
-    return {_vector_key(model_id, sha, p.index_text()): vectors[i] for i, p in enumerate(passages)}
+    cache = {_vector_key(model_id, sha, p.index_text()): vectors[i] for i, p in enumerate(passages)}
+    try:
+        spans = np.load(index_dir / SENTENCES, allow_pickle=False)
+        svecs = np.load(index_dir / SENTENCE_VECTORS, allow_pickle=False)
+    except (OSError, ValueError):
+        return cache
+    if len(spans) == len(svecs):
+        for (row, start, end), v in zip(spans, svecs):
+            if 0 <= row < len(passages):
+                cache[_vector_key(model_id, sha, "S\x00" + passages[row].text[start:end])] = v
+    return cache
 
 
 def _read_passages(index_dir: Path) -> list[Passage]:
@@ -257,6 +273,26 @@ def build_index(
             log.info("embedding %d new passages (%d reused)", len(todo), report.reused)
             vectors[todo] = embedder.encode_passages([passages[i].index_text() for i in todo], progress=progress)
 
+        spans = [
+            (row, s, e) for row, p in enumerate(passages)
+            for s, e in passage_sentences(p.text) if e - s >= MIN_SENTENCE_CHARS
+        ]
+        sent_keys = [_vector_key(model_id, sha, "S\x00" + passages[r].text[s:e]) for r, s, e in spans]
+        sent_vectors = np.zeros((len(spans), dim), np.float32)
+        todo_s = []
+        for i, key in enumerate(sent_keys):
+            if key in cache:
+                sent_vectors[i] = cache[key]
+            else:
+                todo_s.append(i)
+        if todo_s:
+            log.info("embedding %d new sentences", len(todo_s))
+            sent_vectors[todo_s] = embedder.encode_passages(
+                [passages[spans[i][0]].text[spans[i][1]:spans[i][2]] for i in todo_s], progress=progress)
+        report.embedded += len(todo_s)
+        report.reused += len(spans) - len(todo_s)
+        sent_array = np.array(spans, dtype=np.int32).reshape(len(spans), 3)
+
         faiss_store = FaissStore("auto")
         faiss_store.index(vectors)
         bm25 = BM25Store()
@@ -279,6 +315,7 @@ def build_index(
             "bm25": {"tokenizer": "jieba+figures", "bigrams": BM25_BIGRAMS, "k1": bm25.k1, "b": bm25.b},
             "chunker": CHUNKER,
             "passages": len(passages),
+            "sentences": len(spans),
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "libraries": _library_versions(),
             "documents": {
@@ -293,6 +330,8 @@ def build_index(
                 for p in passages:
                     f.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
             np.save(tmp / VECTORS, vectors, allow_pickle=False)
+            np.save(tmp / SENTENCES, sent_array, allow_pickle=False)
+            np.save(tmp / SENTENCE_VECTORS, sent_vectors, allow_pickle=False)
             faiss_store.save(tmp)
             bm25.save(tmp)
             (tmp / TERMS).write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
@@ -322,6 +361,8 @@ class LoadedIndex:
     faiss: FaissStore
     bm25: BM25Store
     terms: list[str]
+    sentences: np.ndarray
+    sentence_vectors: np.ndarray
 
     @property
     def documents(self) -> dict[str, dict]:
@@ -360,6 +401,8 @@ def load_index(index_dir: str | Path, embedder: Embedder | None = None) -> Loade
         faiss_store = FaissStore.load(index_dir)
         bm25 = BM25Store.load(index_dir)
         terms = json.loads((index_dir / TERMS).read_text(encoding="utf-8"))
+        sentences = np.load(index_dir / SENTENCES, allow_pickle=False)
+        sentence_vectors = np.load(index_dir / SENTENCE_VECTORS, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise IndexLoadError(f"index {index_dir} is corrupt ({exc}); {hint}") from exc
     n = len(passages)
@@ -368,7 +411,9 @@ def load_index(index_dir: str | Path, embedder: Embedder | None = None) -> Loade
             f"index {index_dir} is inconsistent (passages {n}, vectors {len(vectors)}, faiss {faiss_store.size}, "
             f"bm25 {bm25.size}, manifest {manifest.get('passages')}); {hint}"
         )
+    if len(sentences) != len(sentence_vectors) or (len(sentences) and sentences[:, 0].max() >= n):
+        raise IndexLoadError(f"index {index_dir}: sentence tables are inconsistent; {hint}")
     if n and vectors.shape[1] != model.get("dim"):
         raise IndexLoadError(f"index {index_dir}: vector dimension {vectors.shape[1]} != manifest {model.get('dim')}; {hint}")
     add_terms(terms)
-    return LoadedIndex(index_dir, manifest, passages, vectors, faiss_store, bm25, terms)
+    return LoadedIndex(index_dir, manifest, passages, vectors, faiss_store, bm25, terms, sentences, sentence_vectors)

@@ -196,6 +196,21 @@ def split_sentences(text: str, offset: int = 0) -> list[tuple[int, int]]:
     return spans
 
 
+def passage_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans of a passage, splitting also at line breaks (bullets, grouped lines)."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for line in text.split("\n"):
+        for s, e in split_sentences(line, pos):
+            # Trim leading bullets/whitespace so the span is the sentence itself.
+            while s < e and text[s] in "◆□●•■ \t":
+                s += 1
+            if e > s:
+                spans.append((s, e))
+        pos += len(line) + 1
+    return spans
+
+
 def _windows(spans: list[tuple[int, int]], max_chars: int) -> list[tuple[int, int]]:
     """Group sentence spans into windows of at most ``max_chars`` with one sentence of overlap."""
     # Very long sentences are cut at commas so no window exceeds the model's 512 tokens.

@@ -26,8 +26,12 @@ STOPWORDS = frozenset(
     """的 了 和 与 及 或 在 是 为 对 将 把 被 从 向 以 于 等 着 也 都 还 又 就 而 并 其 之 中 上 下 个 这 那 这个 那个 这些 那些
     什么 多少 几 几个 哪些 哪个 哪里 哪 怎么 怎样 如何 为什么 是否 吗 呢 吧 啊 呀 请问 请 我们 我市 你 他 她 它 有 有关 关于
     要 会 能 可以 一个 一些 方面 情况 问题 进行 通过 实现 今年 去年 明年 全市 太原 太原市 哪一年 多 少 年
+    哪家 哪所 哪条 哪座 哪项 哪位 哪几条 哪几 几所 几条 几项 几家 几个 什么样 怎样才能 一共 多久 时候 什么时候
+    报告 政府工作报告 工作报告 文章 一文 评论 作者 提出 认为 希望 准备 据 称 说 来说 由 作 承诺 想 当年 为此 期间
+    时期 计划 目标 打算 要求 其中 以及 分别 是否 能否 有没有 没有 哪些方面 主要 指出 表示
     the a an of to in on for and or is are was were be by with what which how many much does do did when where who why
-    will would should can could from at as that this these those it its their there about""".split()
+    will would should can could from at as that this these those it its their there about according report
+    commentary article government work plan planned taiyuan city""".split()
 )
 
 _cc = None

@@ -8,18 +8,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from index.chunking import split_sentences
-from index.textproc import NUMBER_RE, has_cjk, normalize, tokenize
+from index.chunking import passage_sentences
+from index.textproc import NUMBER_RE, STOPWORDS, has_cjk, normalize, tokenize
 
 from .retrieval import HybridRetriever, QueryInfo
 from .types import Citation, Hit, SummarySentence
 
 _FIGURE = re.compile(
-    r"(?:约|近|超过|超|逾|达到|达)?\d+(?:[.,]\d+)*\s*(?:%|‰|余?[万亿千百]?余?(?:元|个|张|人次|人|家|所|项|条|公里|千米|米|亩|平方米|吨|台|座|辆|户|套|场|次|倍|名|件|处|栋|间|床|位|天|小时|分钟|千瓦|兆瓦)?)(?:以上|左右|以内)?"
+    r"第\d+(?:位|名)|\d+(?:\.\d+)?%?\s*[-~—至到]\s*\d+(?:\.\d+)?%|(?:约|近|超过|超|逾)?\d+(?:[.,]\d+)*\s*(?:%|‰|余?[万亿千百]?余?(?:元|个|张|人次|人|家|所|项|条|公里|千米|米|亩|平方米|吨|台|座|辆|户|套|场|次|倍|名|件|处|栋|间|床|位|天|小时|分钟|千瓦|兆瓦)?)(?:以上|左右|以内)?"
 )
 _DATE = re.compile(r"\d{4}年\d{1,2}月\d{1,2}日|\d{4}年\d{1,2}月|\d{1,2}月\d{1,2}日|\d{4}年(?:底|前|内)?|年底前|年内")
 _CLAUSE = re.compile(r"[^，,；;：:。！？!?\n]+")
-_PROPER = re.compile(r"[\u4e00-\u9fff]{2,4}")
+_HEAD = re.compile(r"(?:什么|哪个|哪所|哪家|哪座|哪条|哪项|哪种|哪类|哪一)([\u4e00-\u9fff]{1,5})")
+_SPEAKER = re.compile(r"([\u4e00-\u9fff]{2,3})(?:代表|委员)?(?:表示|说|建议|认为|指出|提出)")
 
 
 @dataclass
@@ -37,27 +38,13 @@ class Sentence:
         return self.hit.passage.text[self.start:self.end]
 
 
-def passage_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans of a passage, splitting also at line breaks (bullets, grouped lines)."""
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    for line in text.split("\n"):
-        for s, e in split_sentences(line, pos):
-            # Trim leading bullets/whitespace so the span is the sentence itself.
-            while s < e and text[s] in "◆□●•■ \t":
-                s += 1
-            if e > s:
-                spans.append((s, e))
-        pos += len(line) + 1
-    return spans
-
-
 def rank_sentences(info: QueryInfo, hits: list[Hit], qtype: str, retriever: HybridRetriever, top: int = 3) -> list[Sentence]:
     """Score sentences of the top hits: idf-weighted overlap with the question + passage score + type cue."""
     idf = retriever.idf
     terms = info.tokens if info.has_cjk else info.prf_terms + [t for t in info.tokens if any(c.isdigit() for c in t)]
     denom = sum(idf.get(t, 1.0) for t in terms) or 1.0
     best_hit = hits[0].score if hits else 1.0
+    row_of = retriever.row_of
     out: list[Sentence] = []
     for rank, h in enumerate(hits[:top]):
         text = h.passage.text
@@ -69,6 +56,11 @@ def rank_sentences(info: QueryInfo, hits: list[Hit], qtype: str, retriever: Hybr
             norm = normalize(sent)
             partial = sum(idf.get(t, 1.0) for t in terms if t not in toks and len(t) >= 2 and t in norm) / denom
             score = overlap + 0.7 * partial + 0.6 * (h.score / best_hit if best_hit else 0) - 0.05 * rank
+            if info.sentence_sims is not None:
+                srow = retriever.sentence_row.get((row_of[h.passage.id], s, e))
+                if srow is not None:
+                    # Dense similarity decides for English questions (no lexical overlap).
+                    score += (4.0 if not info.has_cjk else 1.0) * float(info.sentence_sims[srow])
             if qtype == "number" and _FIGURE.search(sent) and re.search(r"\d", sent):
                 score += 0.25
             if qtype == "time" and _DATE.search(sent):
@@ -80,43 +72,108 @@ def rank_sentences(info: QueryInfo, hits: list[Hit], qtype: str, retriever: Hybr
     return out
 
 
-def _term_positions(sent: str, terms: list[str]) -> list[int]:
-    norm = normalize(sent)
-    pos = []
-    for t in terms:
-        for m in re.finditer(re.escape(t), norm):
-            pos.extend([m.start(), m.end()])
-    return pos
+def _clause_spans(sentence: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in _CLAUSE.finditer(sentence)]
 
 
-def extract_short(sentence: str, info: QueryInfo, qtype: str) -> tuple[str, int]:
+def _clause_weight(text: str, terms: list[str], idf: dict[str, float]) -> float:
+    norm = normalize(text)
+    return sum(idf.get(t, 3.0) for t in terms if t in norm)
+
+
+def _in_question(candidate: str, question: str) -> bool:
+    """True when a candidate figure/date is quoted from the question itself ("由22.5%提高到多少")."""
+    digits = re.sub(r"[^\d.%]", "", candidate)
+    q = normalize(question)
+    return bool(digits) and re.search(rf"(?<![\d.]){re.escape(digits)}(?![\d.])", q) is not None
+
+
+def _best_candidate(sentence: str, cands: list[re.Match], terms: list[str], idf: dict[str, float]) -> re.Match | None:
+    """The candidate whose clause shares most question terms; ties go to the one right after a term."""
+    if not cands:
+        return None
+    clauses = _clause_spans(sentence)
+    norm = normalize(sentence)
+    anchors = [m.end() for t in terms for m in re.finditer(re.escape(t), norm)]
+
+    def score(m: re.Match) -> float:
+        clause = next(((a, b) for a, b in clauses if a <= m.start() < b), (m.start(), m.end()))
+        w = _clause_weight(sentence[clause[0]:clause[1]], terms, idf)
+        before = [m.start() - a for a in anchors if a <= m.start()]
+        dist = min(before) if before else 50
+        return w - 0.01 * dist
+
+    return max(cands, key=score)
+
+
+def _entity_span(sentence: str, info: QueryInfo, terms: list[str], idf: dict[str, float]) -> tuple[str, int]:
+    """In the clause that best matches the question, the longest stretch the question does not contain."""
+    import jieba
+
+    qn = normalize(info.text)
+    best, best_w = None, 0.0
+    for a, b in _clause_spans(sentence):
+        w = _clause_weight(sentence[a:b], terms, idf)
+        if w > best_w:
+            best, best_w = (a, b), w
+    if best is None:
+        return "", -1
+    a, b = best
+    clause = sentence[a:b]
+    # A quoted name the question does not contain is the classic answer: 荣获“全国智慧健康养老示范基地”称号.
+    for m in re.finditer(r"[“《\"]([^”》\"]{2,30})[”》\"]", clause):
+        if normalize(m.group(1)) not in qn:
+            return m.group(1), a + m.start(1)
+    runs: list[tuple[int, int]] = []
+    pos, run_start = 0, None
+    for word in jieba.lcut(clause):
+        new = word.strip() and normalize(word) not in qn and not re.fullmatch(r"[\W_]+", word) and word not in STOPWORDS
+        if new and run_start is None:
+            run_start = pos
+        if not new and run_start is not None:
+            runs.append((run_start, pos))
+            run_start = None
+        pos += len(word)
+    if run_start is not None:
+        runs.append((run_start, pos))
+    runs = [(x, y) for x, y in runs if y - x >= 2]
+    if not runs:
+        return "", -1
+    x, y = max(runs, key=lambda r: r[1] - r[0])
+    # "首届什么艺术节" → the answer carries the head noun the question names: 晋剧 + 艺术节.
+    head = _HEAD.search(qn)
+    if head:
+        noun = head.group(1)
+        for cut in range(len(noun), 0, -1):
+            if clause[y:y + cut] == noun[:cut] and cut >= 1:
+                y += cut
+                break
+    # …and the modifier just before it when the question repeats it (太原 + 卫生职业学院).
+    if x >= 2 and clause[x - 2:x] in qn and re.fullmatch(r"[\u4e00-\u9fff]{2}", clause[x - 2:x]) and head:
+        x -= 2
+    return clause[x:y], a + x
+
+
+def extract_short(sentence: str, info: QueryInfo, qtype: str, idf: dict[str, float] | None = None) -> tuple[str, int]:
     """The short answer inside a sentence and its offset there, or ("", -1).
 
-    number → the figure closest after the question's terms; time → a date; person → a name;
-    entity → the clause that best matches the question; explain/list → none (sentence/summary).
+    number → the figure in the clause that best matches the question (not one quoted from it);
+    time → a date likewise; person → a name; entity → the part of the best clause the question
+    does not already say; explain/list → none (sentence/summary instead).
     """
-    terms = [t for t in (info.tokens if info.has_cjk else info.prf_terms) if len(t) >= 2]
-    anchors = _term_positions(sentence, terms)
-
-    def nearest(cands: list[re.Match]) -> re.Match | None:
-        if not cands:
-            return None
-        if not anchors:
-            return cands[0]
-        # Figures follow their indicator in Chinese ("新增养老床位2000张"): prefer after an anchor.
-        def cost(m: re.Match) -> float:
-            after = [m.start() - a for a in anchors if a <= m.start()]
-            before = [a - m.end() for a in anchors if a >= m.end()]
-            return min([d for d in after] + [2.5 * d for d in before] or [1e9])
-        return min(cands, key=cost)
-
+    idf = idf or {}
+    terms = [t for t in (info.tokens if info.has_cjk else info.prf_terms) if len(t) >= 2 and not re.fullmatch(r"20\d\d年?", t)]
     if qtype == "number":
-        cands = [m for m in _FIGURE.finditer(sentence) if re.search(r"\d", m.group()) and not re.fullmatch(r"20\d\d年?", m.group())]
-        m = nearest(cands)
+        cands = [m for m in _FIGURE.finditer(sentence)
+                 if re.search(r"\d", m.group()) and not re.fullmatch(r"20\d\d年?", m.group())
+                 and not _in_question(m.group(), info.text)
+                 and not re.match(r"[A-Za-z岁号]", sentence[m.end():m.end() + 1])]
+        m = _best_candidate(sentence, cands, terms, idf)
         if m:
             return m.group().strip(), m.start()
     if qtype == "time":
-        m = nearest(list(_DATE.finditer(sentence)))
+        cands = [m for m in _DATE.finditer(sentence) if not _in_question(m.group(), info.text)]
+        m = _best_candidate(sentence, cands, terms, idf)
         if m:
             return m.group(), m.start()
     if qtype == "person":
@@ -125,22 +182,14 @@ def extract_short(sentence: str, info: QueryInfo, qtype: str) -> tuple[str, int]
         pos = 0
         for word, flag in pseg.cut(sentence):
             if flag == "nr" and len(word) >= 2 and word not in info.text:
-                return word, sentence.find(word, pos)
+                return word, pos
             pos += len(word)
+    if qtype == "person":
+        for m in _SPEAKER.finditer(sentence):
+            if m.group(1) not in info.text and m.group(1) not in STOPWORDS:
+                return m.group(1), m.start(1)
     if qtype in ("entity", "person"):
-        best, best_score = None, 0.0
-        qn = normalize(info.text)
-        for m in _CLAUSE.finditer(sentence):
-            clause = m.group().strip()
-            if not clause or len(clause) > 30:
-                continue
-            c_tokens = set(tokenize(clause))
-            new = [t for t in c_tokens if t not in qn]
-            shared = len(c_tokens) - len(new)
-            if new and shared and shared > best_score:
-                best, best_score = m, shared
-        if best is not None:
-            return best.group().strip(), best.start() + (len(best.group()) - len(best.group().lstrip()))
+        return _entity_span(sentence, info, terms, idf)
     return "", -1
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from index.embed import Embedder
 from index.textproc import has_cjk
 
 from .answer import extract_short, make_citation, mmr_summary, not_found_message, rank_sentences
-from .rerank import WEIGHTS_FILE, Reranker, RerankWeights, question_type
+from .rerank import WEIGHTS_FILE, Reranker, RerankWeights, question_type, requested_unit
 from .retrieval import HybridRetriever, RetrievalConfig
 from .rewrite import rewrite
 from .types import Answer, Citation, SummarySentence
@@ -120,11 +121,23 @@ class Assistant:
             mask &= np.isin(self._year_of_row, [int(y) for y in years])
         return mask
 
+    @staticmethod
+    def refusal_features(question: str, hits: list) -> dict[str, float]:
+        """Evidence-strength signals of the top hits (inputs of the calibrated confidence)."""
+        top = hits[0].features
+        unit = requested_unit(question)
+        unit_missing = 0.0
+        if unit:
+            pattern = re.compile(rf"[\d一二三四五六七八九十百千万两]+\s*[万亿]?余?{re.escape(unit)}")
+            unit_missing = 0.0 if any(pattern.search(h.passage.text) for h in hits[:3]) else 1.0
+        return {"coverage": top.get("coverage", 0.0), "dense": top.get("dense", 0.0), "unit_missing": unit_missing}
+
     def confidence(self, features: dict[str, float], cjk: bool) -> float:
         """Probability-like confidence that the top passage answers the question."""
         c = self.calibration
         if cjk:
-            return _sigmoid(c["zh_bias"] + c["zh_cov"] * features.get("coverage", 0.0) + c["zh_dense"] * features.get("dense", 0.0))
+            return _sigmoid(c["zh_bias"] + c["zh_cov"] * features.get("coverage", 0.0)
+                            + c["zh_dense"] * features.get("dense", 0.0) + c.get("zh_unit", 0.0) * features.get("unit_missing", 0.0))
         return _sigmoid(c["en_bias"] + c["en_dense"] * features.get("dense", 0.0))
 
     def retrieve(self, question: str, history: Sequence[Any] | None = None, k: int = 20,
@@ -170,7 +183,7 @@ class Assistant:
             answer.message = not_found_message(question)
             answer.elapsed_ms = (time.perf_counter() - t0) * 1000
             return answer
-        answer.confidence = self.confidence(hits[0].features, info.has_cjk)
+        answer.confidence = self.confidence(self.refusal_features(rewritten, hits), info.has_cjk)
         if answer.confidence < self.calibration["threshold"]:
             answer.not_found = True
             answer.message = not_found_message(question)
@@ -197,7 +210,10 @@ class Assistant:
             chosen = mmr_summary(sentences, k=3)
             answer.summary = [SummarySentence(s.text, cite(s)) for s in chosen]
         if style != "summary":
-            short, _ = extract_short(best.text, info, qtype)
+            short, _ = extract_short(best.text, info, qtype, retriever.idf)
+            if not short and qtype == "person":
+                # The name may stand on its own line next to the sentence (a byline).
+                short, _ = extract_short(best.hit.passage.text, info, qtype, retriever.idf)
             answer.short_answer = short
         answer.citations = citations
         answer.related = [h for h in hits[:k] if h.passage.id not in by_passage][:3]

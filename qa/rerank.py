@@ -21,13 +21,29 @@ from .retrieval import HybridRetriever, QueryInfo
 from .types import Hit
 
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
-FEATURES = ("dense", "bm25", "coverage", "year", "figure", "fused")
+FEATURES = ("dense", "sent", "bm25", "coverage", "year", "figure", "fused")
 
 _NUMBER_Q = re.compile(r"多少|几[个项所家条座次年万亿]?|多大|多高|多长|多远|比例|占比|增长|增速|百分之|率|规模|how many|how much|what percentage|what share|number of|how big|how large|how long", re.I)
 _TIME_Q = re.compile(r"何时|什么时候|哪一年|哪年|几月|哪天|日期|时间|when|what year|which year|what date", re.I)
 _PERSON_Q = re.compile(r"谁|哪位|姓名|who|whom|whose", re.I)
-_EXPLAIN_Q = re.compile(r"为什么|为何|如何|怎样|怎么|哪些措施|什么措施|哪些举措|什么举措|措施|举措|意义|why|how (?!many|much|long|big|large)|what measures|what steps|in what way", re.I)
+_EXPLAIN_Q = re.compile(r"指的是|是指|什么意思|含义|意味着|为什么|为何|如何|怎样|怎么|哪些措施|什么措施|哪些举措|什么举措|措施|举措|意义|why|how (?!many|much|long|big|large)|what measures|what steps|in what way", re.I)
 _LIST_Q = re.compile(r"哪些|哪几|有什么|包括|分别|which .*s\b|what are|list", re.I)
+
+
+_YEAR_TOKEN = re.compile(r"20\d\d年?")
+_UNIT_Q = re.compile(r"(?:多少|几)(?:个|万|亿)?(元|个|张|人次|人|家|所|项|条|公里|千米|米|亩|平方米|吨|台|座|辆|户|套|场|次|倍|名|件|处|栋|间|床|天|小时|分钟|千瓦|兆瓦|微克|毫克)")
+
+
+def content_terms(info: QueryInfo) -> list[str]:
+    """Question terms that carry its topic: no years (time is scored apart), PRF terms for English."""
+    terms = info.tokens if info.has_cjk else info.prf_terms
+    return [t for t in terms if not _YEAR_TOKEN.fullmatch(t)]
+
+
+def requested_unit(question: str) -> str:
+    """The unit a 多少/几 question asks for ("多少公里" → "公里"), or ""."""
+    m = _UNIT_Q.search(normalize(question))
+    return m.group(1) if m else ""
 
 
 def question_type(question: str) -> str:
@@ -51,18 +67,26 @@ class RerankWeights:
     """Linear weights over FEATURES."""
 
     w: dict[str, float] = field(default_factory=lambda: {
-        "dense": 1.0, "bm25": 0.5, "coverage": 1.0, "year": 0.3, "figure": 0.15, "fused": 1.0,
+        "dense": 1.0, "sent": 1.0, "bm25": 0.5, "coverage": 1.0, "year": 0.3, "figure": 0.15, "fused": 1.0,
+    })
+    # Questions without Chinese: lexical features come from feedback terms, so they get their own weights.
+    w_en: dict[str, float] = field(default_factory=lambda: {
+        "dense": 0.0, "sent": 0.5, "bm25": 0.0, "coverage": 0.0, "year": 0.3, "figure": 0.0, "fused": 3.0,
     })
 
     @classmethod
     def load(cls, path: Path = WEIGHTS_FILE) -> "RerankWeights":
         if path.exists():
             data = json.loads(path.read_text(encoding="utf-8"))
-            return cls({k: float(data["weights"].get(k, 0.0)) for k in FEATURES})
+            out = cls({k: float(data["weights"].get(k, 0.0)) for k in FEATURES})
+            if "weights_en" in data:
+                out.w_en = {k: float(data["weights_en"].get(k, 0.0)) for k in FEATURES}
+            return out
         return cls()
 
-    def save(self, path: Path = WEIGHTS_FILE, note: str = "") -> None:
-        path.write_text(json.dumps({"weights": self.w, "note": note}, indent=1), encoding="utf-8")
+    def for_query(self, cjk: bool) -> dict[str, float]:
+        """The weight set for a question with (or without) Chinese."""
+        return self.w if cjk else self.w_en
 
 
 class Reranker:
@@ -76,24 +100,22 @@ class Reranker:
     def features(self, info: QueryInfo, hits: list[Hit], qtype: str) -> None:
         """Fill ``hit.features`` in place."""
         index = self.retriever.index
-        idf = self.retriever.idf
-        ptoks = self.retriever.passage_tokens
         rows = self._rows
-        terms = info.tokens if info.has_cjk else info.prf_terms
-        denom = sum(idf.get(t, 1.0) for t in terms) or 1.0
+        terms = content_terms(info)
         best_bm25 = max((h.channels["bm25"].score for h in hits if "bm25" in h.channels), default=0.0) or 1.0
         best_prf = max((h.channels["prf"].score for h in hits if "prf" in h.channels), default=0.0) or 1.0
         for h in hits:
             row = rows[h.passage.id]
             f = h.features
             f["dense"] = float(index.vectors[row] @ info.vector) if info.vector is not None else 0.0
+            f["sent"] = h.channels["sent"].score if "sent" in h.channels else f["dense"]
             if "bm25" in h.channels:
                 f["bm25"] = h.channels["bm25"].score / best_bm25
             elif "prf" in h.channels:
                 f["bm25"] = h.channels["prf"].score / best_prf
             else:
                 f["bm25"] = 0.0
-            f["coverage"] = sum(idf.get(t, 1.0) for t in terms if t in ptoks[row]) / denom
+            f["coverage"] = self.retriever.coverage(terms, row)
             f["figure"] = 1.0 if qtype in ("number",) and NUMBER_RE.search(h.passage.text) and re.search(r"\d", h.passage.text) else 0.0
             f.setdefault("year", 0.0)
             f.setdefault("fused", h.score)
@@ -103,7 +125,7 @@ class Reranker:
         if not hits:
             return hits
         self.features(info, hits, qtype)
-        w = self.weights.w
+        w = self.weights.for_query(info.has_cjk)
         for h in hits:
             h.score = float(sum(w.get(k, 0.0) * h.features.get(k, 0.0) for k in FEATURES))
         return sorted(hits, key=lambda h: -h.score)

@@ -45,6 +45,7 @@ class RetrievalConfig:
     w_dense: float = 1.0
     w_bm25: float = 1.0
     w_prf: float = 0.6
+    w_sent: float = 1.0
     prf_docs: int = 3
     prf_terms: int = 8
     year_boost: float = 0.35
@@ -62,6 +63,7 @@ class QueryInfo:
     periods: list[str]
     vector: np.ndarray | None = None
     prf_terms: list[str] = field(default_factory=list)
+    sentence_sims: np.ndarray | None = None
 
 
 class HybridRetriever:
@@ -79,6 +81,12 @@ class HybridRetriever:
         self.config = config or RetrievalConfig()
         self._passage_tokens: list[set[str]] | None = None
         self._idf: dict[str, float] | None = None
+        self._passage_norm: list[str] | None = None
+        self.unknown_idf = 1.0
+        # (passage row, start, end) → sentence row, to look up a sentence's similarity.
+        self.row_of = {p.id: i for i, p in enumerate(index.passages)}
+        self.sentence_row = {(int(r), int(s), int(e)): i for i, (r, s, e) in enumerate(index.sentences)}
+        self._sent_passage = index.sentences[:, 0].astype(np.int64) if len(index.sentences) else np.zeros(0, np.int64)
 
     # ---- per-index precomputation (done once, not per request) ----
     @property
@@ -96,11 +104,32 @@ class HybridRetriever:
                 for t in toks:
                     df[t] = df.get(t, 0) + 1
             self._idf = {t: float(np.log((n + 1) / (c + 0.5))) for t, c in df.items()}
+            # A term the corpus never uses is as informative as the rarest one.
+            self.unknown_idf = float(np.log((n + 1) / 0.5))
         return self._idf
+
+    @property
+    def passage_norm(self) -> list[str]:
+        """Normalised passage texts (with headings) for substring term matching."""
+        if self._passage_norm is None:
+            self._passage_norm = [normalize(p.index_text()) for p in self.index.passages]
+        return self._passage_norm
+
+    def coverage(self, terms: list[str], row: int) -> float:
+        """idf-weighted share of ``terms`` found in passage ``row`` (token or substring match)."""
+        idf, unk = self.idf, self.unknown_idf
+        toks, text = self.passage_tokens[row], self.passage_norm[row]
+        total = found = 0.0
+        for t in terms:
+            w = idf.get(t, unk)
+            total += w
+            if t in toks or t in text:
+                found += w
+        return found / total if total else 0.0
 
     def warm_up(self) -> None:
         """Load the model and build per-index tables so the first request is not slow."""
-        _ = self.idf
+        _ = self.idf, self.passage_norm
         self.embedder.encode_queries(["预热 warm up"])
 
     def analyze(self, question: str) -> QueryInfo:
@@ -156,6 +185,14 @@ class HybridRetriever:
         d_scores, d_rows = self._dense(info, n)
         channels["dense"] = {int(r): ChannelScore(i + 1, float(s)) for i, (s, r) in enumerate(zip(d_scores, d_rows))}
 
+        if len(self._sent_passage):
+            # Fine-grained dense channel: a passage scores as its best sentence.
+            info.sentence_sims = self.index.sentence_vectors @ info.vector
+            best = np.full(n_pass, -1.0, np.float32)
+            np.maximum.at(best, self._sent_passage, info.sentence_sims)
+            order = np.argsort(-best)[:n]
+            channels["sent"] = {int(r): ChannelScore(i + 1, float(best[r])) for i, r in enumerate(order) if best[r] > -1}
+
         if info.has_cjk and info.tokens:
             b_scores, b_rows = self.index.bm25.search(info.tokens, n)
             channels["bm25"] = {int(r): ChannelScore(i + 1, float(s)) for i, (s, r) in enumerate(zip(b_scores, b_rows))}
@@ -166,7 +203,7 @@ class HybridRetriever:
             p_scores, p_rows = self.index.bm25.search(info.prf_terms + latin, n)
             channels["prf"] = {int(r): ChannelScore(i + 1, float(s)) for i, (s, r) in enumerate(zip(p_scores, p_rows))}
 
-        weights = {"dense": cfg.w_dense, "bm25": cfg.w_bm25, "prf": cfg.w_prf}
+        weights = {"dense": cfg.w_dense, "bm25": cfg.w_bm25, "prf": cfg.w_prf, "sent": cfg.w_sent}
         fused: dict[int, float] = {}
         for name, hits in channels.items():
             for row, ch in hits.items():

@@ -53,17 +53,18 @@ def test_incremental_reindex_embeds_only_changes(small_corpus, tmp_path):
     out = tmp_path / "idx"
     emb = FakeEmbedder()
     first = build_index(small_corpus, out, emb, progress=False)
-    assert emb.embedded == first.passages
+    sentences = read_manifest(out)["sentences"]
+    assert emb.embedded == first.embedded == first.passages + sentences
     emb.embedded = 0
     again = build_index(small_corpus, out, emb, progress=False)
     assert again.unchanged and emb.embedded == 0
     forced = build_index(small_corpus, out, emb, progress=False, force=True)
-    assert forced.embedded == 0 and forced.reused == first.passages
-    # Change one document: only its new passage is embedded.
+    assert forced.embedded == 0 and forced.reused == first.passages + sentences
+    # Change one document: only its new passage and sentence are embedded.
     path = small_corpus / "003_7da918cca5064f34.txt"
     path.write_text(path.read_text(encoding="utf-8") + "\n关键词:新增\n◆新建智慧停车场12个。\n", encoding="utf-8")
     changed = build_index(small_corpus, out, emb, progress=False)
-    assert 1 <= changed.embedded <= 2 and emb.embedded == changed.embedded
+    assert changed.embedded == 2 and emb.embedded == 2
     # Delete a document: its passages disappear, nothing is embedded.
     emb.embedded = 0
     (small_corpus / "000_3fb2685dc506a497.txt").unlink()
