@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from index.chunking import passage_sentences
 from index.textproc import NUMBER_RE, STOPWORDS, has_cjk, normalize, tokenize
 
+from .rerank import requested_unit
 from .retrieval import HybridRetriever, QueryInfo
 from .types import Citation, Hit, SummarySentence
 
@@ -168,6 +169,9 @@ def extract_short(sentence: str, info: QueryInfo, qtype: str, idf: dict[str, flo
                  if re.search(r"\d", m.group()) and not re.fullmatch(r"20\d\d年?", m.group())
                  and not _in_question(m.group(), info.text)
                  and not re.match(r"[A-Za-z岁号]", sentence[m.end():m.end() + 1])]
+        unit = requested_unit(info.text)
+        if unit and any(m.group().rstrip("以上左右以内").endswith(unit) for m in cands):
+            cands = [m for m in cands if m.group().rstrip("以上左右以内").endswith(unit)]
         m = _best_candidate(sentence, cands, terms, idf)
         if m:
             return m.group().strip(), m.start()

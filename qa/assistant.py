@@ -17,7 +17,7 @@ from index.embed import Embedder
 from index.textproc import has_cjk
 
 from .answer import extract_short, make_citation, mmr_summary, not_found_message, rank_sentences
-from .rerank import WEIGHTS_FILE, Reranker, RerankWeights, question_type, requested_unit
+from .rerank import WEIGHTS_FILE, Reranker, RerankWeights, question_type, requested_unit, unit_pattern
 from .retrieval import HybridRetriever, RetrievalConfig
 from .rewrite import rewrite
 from .types import Answer, Citation, SummarySentence
@@ -128,9 +128,10 @@ class Assistant:
         unit = requested_unit(question)
         unit_missing = 0.0
         if unit:
-            pattern = re.compile(rf"[\d一二三四五六七八九十百千万两]+\s*[万亿]?余?{re.escape(unit)}")
+            pattern = unit_pattern(unit)
             unit_missing = 0.0 if any(pattern.search(h.passage.text) for h in hits[:3]) else 1.0
-        return {"coverage": top.get("coverage", 0.0), "dense": top.get("dense", 0.0), "unit_missing": unit_missing}
+        return {"coverage": top.get("coverage", 0.0), "dense": top.get("dense", 0.0),
+                "unit_missing": unit_missing}
 
     def confidence(self, features: dict[str, float], cjk: bool) -> float:
         """Probability-like confidence that the top passage answers the question."""
@@ -153,6 +154,14 @@ class Assistant:
         hits = retriever.search(rewritten, k=max(k, 20), info=info, allowed=allowed)
         hits = reranker.rerank(info, hits, qtype)
         return rewritten, info, qtype, hits[:k], retriever
+
+    @staticmethod
+    def _not_found(answer: Answer, hits: list, t0: float) -> Answer:
+        answer.not_found = True
+        answer.message = not_found_message(answer.question)
+        answer.related = hits[:3]
+        answer.elapsed_ms = (time.perf_counter() - t0) * 1000
+        return answer
 
     def ask(self, question: str, history: Sequence[Any] | None = None, k: int = 5,
             docs: Sequence[str] | None = None, years: Sequence[int] | None = None,
@@ -185,13 +194,17 @@ class Assistant:
             return answer
         answer.confidence = self.confidence(self.refusal_features(rewritten, hits), info.has_cjk)
         if answer.confidence < self.calibration["threshold"]:
-            answer.not_found = True
-            answer.message = not_found_message(question)
-            answer.related = hits[:3]
-            answer.elapsed_ms = (time.perf_counter() - t0) * 1000
-            return answer
+            return self._not_found(answer, hits, t0)
 
         sentences = rank_sentences(info, hits, qtype, retriever, top=min(3, k))
+        unit = requested_unit(rewritten) if qtype == "number" else ""
+        if unit:
+            # "多少张" wants a figure in 张: the best sentence holding one, else nothing fits.
+            with_unit = [s for s in sentences[:8] if unit_pattern(unit).search(s.text)]
+            if not with_unit:
+                return self._not_found(answer, hits, t0)
+            sentences.remove(with_unit[0])
+            sentences.insert(0, with_unit[0])
         best = sentences[0]
         citations: list[Citation] = []
         by_passage: dict[str, int] = {}

@@ -29,6 +29,7 @@ from .rerank import FEATURES, WEIGHTS_FILE, RerankWeights, score_matrix
 
 log = logging.getLogger(__name__)
 
+MAX_FALSE_REFUSAL = 0.08
 GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
@@ -153,14 +154,14 @@ def fit(assistant: Assistant, gold_path: Path, folds: int = 2, seed: int = 0) ->
     zh_X, zh_y = np.array(zh_X), np.array(zh_y, dtype=float)
     beta = _logistic(zh_X, zh_y)
     probs = 1 / (1 + np.exp(-(np.hstack([np.ones((len(zh_X), 1)), zh_X]) @ beta)))
-    best_t, best_bal = 0.5, -1.0
-    for t in np.unique(np.round(probs, 3)):
+    # A false refusal hides an answer the documents hold, so it costs more than a missed refusal:
+    # the threshold maximises refusal accuracy while keeping false refusals at or below MAX_FALSE_REFUSAL.
+    best_t, best_ref = float(probs.min()) - 1e-3, -1.0
+    for t in np.unique(np.round(probs, 4)):
         refusal = float(np.mean(probs[zh_y == 0] < t)) if (zh_y == 0).any() else 1.0
         false_ref = float(np.mean(probs[zh_y == 1] < t))
-        bal = (refusal + 1 - false_ref) / 2
-        # Prefer the lower threshold on ties: a false refusal hides an answer the documents hold.
-        if bal > best_bal + 1e-9:
-            best_t, best_bal = float(t), bal
+        if false_ref <= MAX_FALSE_REFUSAL and refusal > best_ref + 1e-9:
+            best_t, best_ref = float(t), refusal
     threshold = best_t
     refusal = float(np.mean(probs[zh_y == 0] < threshold)) if (zh_y == 0).any() else None
     false_ref = float(np.mean(probs[zh_y == 1] < threshold))

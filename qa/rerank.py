@@ -23,7 +23,7 @@ from .types import Hit
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 FEATURES = ("dense", "sent", "bm25", "coverage", "year", "figure", "fused")
 
-_NUMBER_Q = re.compile(r"多少|几[个项所家条座次年万亿]?|多大|多高|多长|多远|比例|占比|增长|增速|百分之|率|规模|how many|how much|what percentage|what share|number of|how big|how large|how long", re.I)
+_NUMBER_Q = re.compile(r"多少|(?<!哪)几[个项所家条座次年万亿]?|多大|多高|多长|多远|比例|占比|增长|增速|百分之|率|规模|how many|how much|what percentage|what share|number of|how big|how large|how long", re.I)
 _TIME_Q = re.compile(r"何时|什么时候|哪一年|哪年|几月|哪天|日期|时间|when|what year|which year|what date", re.I)
 _PERSON_Q = re.compile(r"谁|哪位|姓名|who|whom|whose", re.I)
 _EXPLAIN_Q = re.compile(r"指的是|是指|什么意思|含义|意味着|为什么|为何|如何|怎样|怎么|哪些措施|什么措施|哪些举措|什么举措|措施|举措|意义|why|how (?!many|much|long|big|large)|what measures|what steps|in what way", re.I)
@@ -31,7 +31,13 @@ _LIST_Q = re.compile(r"哪些|哪几|有什么|包括|分别|which .*s\b|what ar
 
 
 _YEAR_TOKEN = re.compile(r"20\d\d年?")
-_UNIT_Q = re.compile(r"(?:多少|几)(?:个|万|亿)?(元|个|张|人次|人|家|所|项|条|公里|千米|米|亩|平方米|吨|台|座|辆|户|套|场|次|倍|名|件|处|栋|间|床|天|小时|分钟|千瓦|兆瓦|微克|毫克)")
+_UNIT_Q = re.compile(r"(?:多少|(?<!哪)几)(?:个|万|亿)?(元|个|张|人次|人|家|所|项|条|公里|千米|米|亩|平方米|吨|台|座|辆|户|套|场|次|倍|名|件|处|栋|间|床|天|小时|分钟|千瓦|兆瓦|微克|毫克)")
+
+
+def year_tier(hit: Hit) -> int:
+    """2: the document is of the asked year or looks back on it; 1: the passage mentions it; 0: unknown; -1: other."""
+    y = hit.features.get("year", 0.0)
+    return 2 if y >= 0.8 else 1 if y > 0 else -1 if y < 0 else 0
 
 
 def content_terms(info: QueryInfo) -> list[str]:
@@ -44,6 +50,11 @@ def requested_unit(question: str) -> str:
     """The unit a 多少/几 question asks for ("多少公里" → "公里"), or ""."""
     m = _UNIT_Q.search(normalize(question))
     return m.group(1) if m else ""
+
+
+def unit_pattern(unit: str) -> re.Pattern:
+    """A figure (Arabic or Chinese numerals) followed by ``unit``: 2000张, 1.3万余个, 十所."""
+    return re.compile(rf"[\d一二三四五六七八九十百千万两]+\s*[万亿]?余?{re.escape(unit)}")
 
 
 def question_type(question: str) -> str:
@@ -128,6 +139,10 @@ class Reranker:
         w = self.weights.for_query(info.has_cjk)
         for h in hits:
             h.score = float(sum(w.get(k, 0.0) * h.features.get(k, 0.0) for k in FEATURES))
+        if info.years and any(h.features.get("year", 0.0) >= 1.0 for h in hits):
+            # The question names a year that some document is about: the year decides first
+            # (a 2025 target must not be answered from the 2021 report), relevance second.
+            return sorted(hits, key=lambda h: (-year_tier(h), -h.score))
         return sorted(hits, key=lambda h: -h.score)
 
 

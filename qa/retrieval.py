@@ -221,6 +221,9 @@ class HybridRetriever:
             if years:
                 if p.year in years:
                     year_feat = 1.0
+                elif p.year is not None and p.year - 1 in years:
+                    # A report looks back on the previous year ("2021年…完成" lives in the 2022 report).
+                    year_feat = 0.8
                 elif years & set(p.years_mentioned):
                     year_feat = 0.6
                 elif p.year is not None:
