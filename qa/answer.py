@@ -163,6 +163,9 @@ def extract_short(sentence: str, info: QueryInfo, qtype: str, idf: dict[str, flo
     does not already say; explain/list → none (sentence/summary instead).
     """
     idf = idf or {}
+    if not info.has_cjk and qtype not in ("number", "time"):
+        # Without a shared language only figures and dates can be pointed at safely.
+        return "", -1
     terms = [t for t in (info.tokens if info.has_cjk else info.prf_terms) if len(t) >= 2 and not re.fullmatch(r"20\d\d年?", t)]
     if qtype == "number":
         cands = [m for m in _FIGURE.finditer(sentence)

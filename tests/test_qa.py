@@ -1,0 +1,129 @@
+"""QA pipeline: retrieval channels, fusion, year awareness, rewriting, offsets invariant, refusal."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qa import Answer, QuestionError
+from qa.rerank import question_type, requested_unit
+from qa.rewrite import rewrite
+
+from .conftest import GOLD
+
+pytestmark = pytest.mark.slow
+
+
+def test_chinese_question_uses_bm25_dense_and_sentence_channels(assistant):
+    _, info, qtype, hits, _ = assistant.retrieve("2025年太原新增养老床位多少张？", k=10)
+    top = hits[0]
+    assert {"dense", "bm25", "sent"} <= set(top.channels)
+    assert "2000张" in top.passage.text and qtype == "number"
+    assert top.channels["bm25"].rank <= 3
+    for h in hits:
+        assert set(h.features) >= {"dense", "sent", "bm25", "coverage", "year", "figure", "fused"}
+        assert 0 < h.features["fused"] <= 1.0 + 1e-9
+
+
+def test_english_question_uses_feedback_not_raw_bm25(assistant):
+    _, info, _, hits, _ = assistant.retrieve("How many new elderly-care beds will Taiyuan add in 2025?", k=10)
+    assert not info.has_cjk and info.prf_terms and all(any("\u4e00" <= c <= "\u9fff" or c.isdigit() for c in t) for t in info.prf_terms)
+    assert all("bm25" not in h.channels for h in hits)
+    assert any("prf" in h.channels for h in hits)
+
+
+def test_english_question_gets_chinese_evidence(assistant):
+    ans = assistant.ask("How many new elderly-care beds will Taiyuan add in 2025?")
+    assert not ans.not_found and ans.lang == "en"
+    assert ans.short_answer == "2000张" and "养老床位2000张" in ans.sentence
+
+
+@pytest.mark.parametrize("question,doc,figure", [
+    ("2025年地区生产总值预期增长多少?", "003_7da918cca5064f34.txt", "5%左右"),
+    ("2021年地区生产总值预期增长多少?", "001_235c536e8061af74.txt", "8%-8.5%"),
+])
+def test_year_decides_the_document(assistant, question, doc, figure):
+    ans = assistant.ask(question)
+    assert ans.citations[0].doc_id == doc and ans.short_answer == figure
+
+
+def test_year_boost_and_retrospective_year(assistant):
+    _, info, _, hits, _ = assistant.retrieve("2021年太原绿化覆盖率达到多少?", k=5)
+    # 2021's results are reported in the 2022 report: that document ranks first.
+    assert hits[0].passage.doc_id == "004_dcf08f31ebd92ceb.txt" and hits[0].features["year"] == 0.8
+
+
+def test_filters_restrict_documents_and_years(assistant):
+    ans = assistant.ask("新增养老床位多少张", docs=["001_235c536e8061af74.txt"])
+    assert all(h.passage.doc_id == "001_235c536e8061af74.txt" for h in ans.hits)
+    ans = assistant.ask("地区生产总值增长目标", years=[2022])
+    assert ans.hits and all(h.passage.year == 2022 for h in ans.hits)
+
+
+def test_offsets_invariant_on_every_gold_question(assistant):
+    """Everything shown is a slice of a cited passage, which is a slice of its document."""
+    docs = {d: m for d, m in assistant.index.documents.items()}
+    by_id = {p.id: p for p in assistant.index.passages}
+    for line in GOLD.read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        ans: Answer = assistant.ask(item["question"])
+        assert isinstance(ans, Answer)
+        if ans.not_found:
+            assert ans.message and not ans.citations
+            continue
+        assert ans.citations and ans.sentence == ans.citations[0].span
+        for c in ans.citations:
+            p = by_id[c.passage_id]
+            assert c.text == p.text and c.doc_start == p.start and c.doc_id in docs
+            assert 0 <= c.start < c.end <= len(c.text)
+        for s in ans.summary:
+            cited = ans.citations[s.citation - 1]
+            assert s.text in cited.text
+        if ans.short_answer:
+            assert any(ans.short_answer in c.text for c in ans.citations), item["id"]
+
+
+def test_summary_for_how_questions(assistant):
+    ans = assistant.ask("如何打造一流创新生态？")
+    assert 1 <= len(ans.summary) <= 3 and not ans.short_answer
+    assert len({s.text for s in ans.summary}) == len(ans.summary)
+
+
+@pytest.mark.parametrize("question", ["火星上有多少颗卫星?", "2021年末太原市常住人口是多少?"])
+def test_refuses_when_documents_do_not_say(assistant, question):
+    ans = assistant.ask(question)
+    assert ans.not_found and ans.message.startswith("资料中没有找到")
+    assert not ans.citations and ans.related
+
+
+def test_refusal_in_english(assistant):
+    ans = assistant.ask("How many satellites does Mars have?")
+    assert ans.not_found and ans.message.startswith("The documents don't say")
+
+
+def test_follow_up_rewritten_and_shown(assistant):
+    first = assistant.ask("2025年太原新增养老床位多少张？")
+    follow = assistant.ask("那2021年呢？", history=[first])
+    assert follow.rewritten_query == "2021年太原新增养老床位多少张？"
+    assert follow.to_dict()["rewritten_query"] == "2021年太原新增养老床位多少张？"
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "x" * 501, "😀😀😀", "？？？"])
+def test_bad_questions_rejected(assistant, bad):
+    with pytest.raises(QuestionError):
+        assistant.ask(bad)
+
+
+def test_bad_arguments(assistant):
+    with pytest.raises(ValueError, match="style"):
+        assistant.ask("养老床位", style="poem")
+    with pytest.raises(ValueError, match="k="):
+        assistant.ask("养老床位", k=0)
+
+
+def test_answer_is_json_serialisable(assistant):
+    d = assistant.ask("2025年太原新增养老床位多少张？").to_dict()
+    json.dumps(d, ensure_ascii=False)
+    assert d["short_answer"] == "2000张" and d["citations"][0]["doc"] == "003_7da918cca5064f34.txt"
+    c = d["citations"][0]
+    assert c["text"][c["start"]:c["end"]] == d["sentence"]
