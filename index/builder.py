@@ -249,6 +249,19 @@ def build_index(
             except IndexLoadError:
                 pass
 
+        previous_docs: dict[str, dict] = {}
+        if index_dir.exists():
+            try:
+                previous_docs = read_manifest(index_dir).get("documents", {})
+            except IndexLoadError:
+                previous_docs = {}
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        indexed_at = {
+            d.doc_id: previous_docs.get(d.doc_id, {}).get("indexed_at", now)
+            if previous_docs.get(d.doc_id, {}).get("sha256") == d.sha256 else now
+            for d in docs
+        }
+
         passages: list[Passage] = []
         for doc in docs:
             ps = chunk_document(doc)
@@ -316,10 +329,11 @@ def build_index(
             "chunker": CHUNKER,
             "passages": len(passages),
             "sentences": len(spans),
-            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "built_at": now,
             "libraries": _library_versions(),
             "documents": {
-                d.doc_id: {**d.meta(), "passages": report.per_document[d.doc_id]} for d in docs
+                d.doc_id: {**d.meta(), "passages": report.per_document[d.doc_id], "indexed_at": indexed_at[d.doc_id]}
+                for d in docs
             },
             "errors": report.errors,
         }

@@ -7,7 +7,6 @@ builder's own file lock across processes).
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -95,8 +94,6 @@ class KnowledgeBase:
         self.index_dir = Path(index_dir).resolve()
         self.embedder = embedder
         self._lock = threading.Lock()
-        self._times_lock = threading.Lock()
-        self._times_path = self.index_dir.parent / f".{self.index_dir.name}.kb.json"
 
     # ------------------------------------------------------------------ reading
     def manifest(self) -> dict:
@@ -111,7 +108,6 @@ class KnowledgeBase:
         """Indexed documents, in corpus order."""
         manifest = self.manifest()
         docs = manifest.get("documents", {})
-        times = self._indexed_times(docs, manifest.get("built_at", ""))
         out = []
         for doc_id, meta in docs.items():
             out.append(DocInfo(
@@ -121,7 +117,7 @@ class KnowledgeBase:
                 year=meta.get("year"),
                 kind=str(meta.get("kind") or ""),
                 passages=int(meta.get("passages") or 0),
-                indexed_at=times.get(doc_id, manifest.get("built_at", "")),
+                indexed_at=str(meta.get("indexed_at") or manifest.get("built_at", "")),
             ))
         return out
 
@@ -140,30 +136,6 @@ class KnowledgeBase:
             "index_type": manifest.get("index_type", ""),
             "errors": dict(manifest.get("errors", {})),
         }
-
-    def _indexed_times(self, docs: dict[str, dict], built_at: str) -> dict[str, str]:
-        """Per-document index time, remembered across builds by content hash in a small side file."""
-        with self._times_lock:
-            try:
-                saved = json.loads(self._times_path.read_text(encoding="utf-8"))
-                if not isinstance(saved, dict):
-                    saved = {}
-            except (OSError, ValueError):
-                saved = {}
-            fresh: dict[str, dict[str, str]] = {}
-            for doc_id, meta in docs.items():
-                old = saved.get(doc_id)
-                sha = str(meta.get("sha256", ""))
-                if isinstance(old, dict) and old.get("sha256") == sha and old.get("indexed_at"):
-                    fresh[doc_id] = {"sha256": sha, "indexed_at": str(old["indexed_at"])}
-                else:
-                    fresh[doc_id] = {"sha256": sha, "indexed_at": built_at}
-            if fresh != saved and docs:
-                try:
-                    _atomic_write(self._times_path, json.dumps(fresh, ensure_ascii=False, indent=1).encode("utf-8"))
-                except OSError as exc:  # the times are a convenience; never fail a listing over them
-                    log.warning("cannot write %s: %s", self._times_path, exc)
-            return {k: v["indexed_at"] for k, v in fresh.items()}
 
     # ------------------------------------------------------------------ changing
     def add_file(self, filename: str, data: bytes, progress: ProgressFn | None = None) -> BuildReport:

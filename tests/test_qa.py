@@ -6,8 +6,6 @@ import json
 import pytest
 
 from qa import Answer, QuestionError
-from qa.rerank import question_type, requested_unit
-from qa.rewrite import rewrite
 
 from .conftest import GOLD
 
