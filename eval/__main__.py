@@ -20,7 +20,7 @@ from .gold import DEFAULT_CORPUS, DEFAULT_GOLD, GoldFormatError, load_gold, vali
 from .metrics import ThresholdError, check_thresholds
 from .report import summary_table, write_markdown
 
-SUBCOMMANDS = ("gold", "validate", "squad", "bench")
+SUBCOMMANDS = ("gold", "validate", "squad", "bench", "ablation", "scale", "loadtest")
 
 
 class UsageError(Exception):
@@ -183,12 +183,23 @@ def cmd_bench(argv: list[str]) -> int:
     return 0
 
 
+def _lazy(module: str):
+    """Entry point of a heavier subcommand module, imported only when asked for."""
+    def run(argv: list[str]) -> int:
+        import importlib
+
+        return importlib.import_module(f"eval.{module}").main(argv)
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to a subcommand (the gold evaluation when none is named)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     cmd = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else "gold"
-    handler = {"gold": cmd_gold, "validate": cmd_validate, "squad": cmd_squad, "bench": cmd_bench}[cmd]
+    handlers = {"gold": cmd_gold, "validate": cmd_validate, "squad": cmd_squad, "bench": cmd_bench,
+                "ablation": _lazy("ablation"), "scale": _lazy("scale"), "loadtest": _lazy("loadtest")}
+    handler = handlers[cmd]
     try:
         return handler(argv)
     except UsageError as exc:

@@ -210,6 +210,12 @@ class HybridRetriever:
                 fused[row] = fused.get(row, 0.0) + weights[name] / (cfg.rrf_k + ch.rank)
         # Normalise so the best possible score (rank 1 everywhere) is 1.
         best = sum(weights[name] for name in channels) / (cfg.rrf_k + 1)
+        if best <= 0:
+            # Every present channel is switched off (e.g. a BM25-only setup and an English
+            # question): fall back to the dense ranking rather than return nothing.
+            weights = {**weights, "dense": 1.0}
+            fused = {row: 1.0 / (cfg.rrf_k + ch.rank) for row, ch in channels["dense"].items()}
+            best = 1.0 / (cfg.rrf_k + 1)
         years = set(info.years)
         out: list[Hit] = []
         for row, score in fused.items():

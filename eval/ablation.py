@@ -1,0 +1,119 @@
+"""Ablation: the same index, one retrieval/answering technique added at a time.
+
+    python -m eval ablation [--gold FILE] [--squad FILE] [--json OUT] [--markdown OUT]
+
+Each row switches on one more technique (weights of qa/retrieval.py's RetrievalConfig and the
+re-ranker); the gold set is scored with all metrics, the SQuAD-format file (CMRC 2018 trial by
+default) with open-retrieval metrics on an index of its paragraphs built once.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOW = ("recall@1", "recall@5", "mrr@10", "answer_hit", "f1", "refusal_accuracy", "false_refusal_rate")
+
+
+def configurations() -> list[tuple[str, dict[str, float], bool]]:
+    """(name, RetrievalConfig overrides, re-rank?) in the order techniques are added."""
+    return [
+        ("BM25 only", {"w_dense": 0, "w_sent": 0, "w_prf": 0}, False),
+        ("dense only (passages)", {"w_bm25": 0, "w_sent": 0, "w_prf": 0}, False),
+        ("+ BM25 fusion (RRF)", {"w_sent": 0, "w_prf": 0}, False),
+        ("+ PRF for English", {"w_sent": 0}, False),
+        ("+ sentence channel", {}, False),
+        ("+ feature re-ranking (full)", {}, True),
+    ]
+
+
+def _assistant(index: Any, embedder: Any, overrides: dict[str, float], rerank: bool) -> Any:
+    from qa import Assistant
+    from qa.rerank import FEATURES, RerankWeights
+    from qa.retrieval import RetrievalConfig
+
+    config = RetrievalConfig(**overrides)
+    if rerank:
+        weights = RerankWeights.load()
+    else:
+        only_fused = {k: (1.0 if k == "fused" else 0.0) for k in FEATURES}
+        weights = RerankWeights(dict(only_fused), dict(only_fused))
+    return Assistant(index, embedder, weights=weights, config=config)
+
+
+def run(gold: Path, squad: Path | None) -> dict[str, Any]:
+    """Score every configuration; returns {"gold": {name: overall}, "squad": {name: overall}}."""
+    from index.builder import build_index, load_index
+    from index.embed import Embedder
+    from qa import Assistant
+
+    from .gold import load_gold
+    from .runner import GoldEvaluator
+    from .squad import SquadEvaluator, load_squad, write_corpus
+
+    embedder = Embedder()
+    base = Assistant.load(build_if_missing=True, embedder=embedder)
+    items = load_gold(gold)
+    out: dict[str, Any] = {"gold": {}, "squad": {}}
+    for name, overrides, rerank in configurations():
+        a = _assistant(base.index, embedder, overrides, rerank)
+        out["gold"][name] = GoldEvaluator(items, name=name, show_progress_bar=False).evaluate(a)["overall"]
+        log.info("gold %s: %s", name, out["gold"][name])
+    if squad:
+        data = load_squad(squad)
+        tmp = Path(tempfile.mkdtemp(prefix="wenda-ablation-"))
+        try:
+            build_index(write_corpus(data, tmp / "corpus"), tmp / "index", embedder, progress=True)
+            index = load_index(tmp / "index", embedder)
+            for name, overrides, rerank in configurations():
+                a = _assistant(index, embedder, overrides, rerank)
+                out["squad"][name] = SquadEvaluator(data.questions, name=name, show_progress_bar=False).evaluate(a)["overall"]
+                log.info("squad %s: %s", name, out["squad"][name])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    """Tables of the main metrics per configuration."""
+    lines = []
+    for part, title in (("gold", "Gold set (data/gold/taiyuan_gold.jsonl)"), ("squad", "CMRC 2018 trial, open retrieval")):
+        rows = result.get(part) or {}
+        if not rows:
+            continue
+        lines += [f"#### {title}", "", "| configuration | " + " | ".join(SHOW) + " |", "|---" * (len(SHOW) + 1) + "|"]
+        for name, m in rows.items():
+            cells = ["—" if m.get(k) is None else f"{m[k]:.3f}" for k in SHOW]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point."""
+    p = argparse.ArgumentParser(prog="python -m eval ablation", description=__doc__.splitlines()[0])
+    p.add_argument("--gold", default=str(ROOT / "data" / "gold" / "taiyuan_gold.jsonl"))
+    p.add_argument("--squad", default=str(ROOT / "data" / "datasets" / "cmrc2018" / "cmrc2018_trial.json"),
+                   help="SQuAD-format file ('' to skip)")
+    p.add_argument("--json", help="write the result as JSON")
+    p.add_argument("--markdown", help="write the tables as markdown")
+    args = p.parse_args(argv)
+    result = run(Path(args.gold), Path(args.squad) if args.squad else None)
+    text = to_markdown(result)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    if args.markdown:
+        Path(args.markdown).write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
