@@ -193,8 +193,8 @@ class ScaleBenchmark:
                  data: SyntheticEmbeddings | None = None, progress: bool = True) -> None:
         self.n, self.nq, self.threads = n, queries, threads
         self.hnsw = hnsw if hnsw is not None else [(16, 40), (32, 80)]
-        self.ef_search = ef_search or [32, 64, 128]
-        self.nprobe = nprobe or [8, 32]
+        self.ef_search = ef_search if ef_search is not None else [32, 64, 128]
+        self.nprobe = nprobe if nprobe is not None else [8, 32]
         self.pq_m = pq_m if pq_m is not None else [48, 96]
         self.refine_k = refine_k
         self.nlist = nlist or max(16, int(round(4 * math.sqrt(n))))
@@ -454,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=100_000, help="database vectors (default 100000)")
     p.add_argument("--queries", type=int, default=1000, help="queries (default 1000)")
     p.add_argument("--clusters", type=int, default=1000, help="gaussian clusters (default 1000)")
+    p.add_argument("--sub-noise", type=float, default=0.09, help="within-cluster low-rank noise (default 0.09)")
+    p.add_argument("--iso-noise", type=float, default=0.015, help="isotropic noise (default 0.015)")
     p.add_argument("--threads", type=int, default=2, help="FAISS OpenMP threads (default 2)")
     p.add_argument("--hnsw", default="16:40,32:80", help="HNSW M:efConstruction pairs ('' to skip)")
     p.add_argument("--ef-search", default="32,64,128", help="HNSW efSearch values")
@@ -486,7 +488,8 @@ def main(argv: list[str] | None = None) -> int:
         args.n, args.queries, threads=args.threads, hnsw=parse_pairs(args.hnsw), ef_search=parse_ints(args.ef_search),
         nprobe=parse_ints(args.nprobe), pq_m=parse_ints(args.pq_m), refine_k=args.refine, nlist=args.nlist,
         flat_latency_queries=args.flat_latency_queries, flat_curve=parse_ints(args.flat_curve),
-        data=SyntheticEmbeddings(clusters=args.clusters, seed=args.seed), progress=not args.quiet,
+        data=SyntheticEmbeddings(clusters=args.clusters, sub_noise=args.sub_noise, iso_noise=args.iso_noise,
+                                 seed=args.seed), progress=not args.quiet,
     )
     result = bench.run()
     text = to_markdown(result)

@@ -145,6 +145,12 @@ class Assistant:
         """Rewritten query, query info, question type and re-ranked hits (no answer extraction)."""
         q = validate_question(question)
         rewritten = rewrite(q, history)
+        if rewritten != q:
+            try:  # history comes from API callers too: an emoji or 5,000-character turn must not slip through
+                rewritten = validate_question(rewritten)
+            except QuestionError:
+                log.info("ignoring history: rewritten query %r is not a usable question", rewritten[:60])
+                rewritten = q
         with self._lock:
             retriever, reranker = self.retriever, self.reranker
             allowed = self._allowed(docs, years)
