@@ -5,6 +5,8 @@ Configuration is read from the environment when the demo is built:
 
 * ``WENDA_CORPUS``: corpus folder (default ``data/corpus/taiyuan``)
 * ``WENDA_INDEX``: index folder (default ``data/index/<corpus folder name>``)
+* ``WENDA_LLM_URL`` (+ ``WENDA_LLM_MODEL``, ``WENDA_LLM_API_KEY``): OpenAI-compatible server that
+  enables the optional generated-answer mode (docs/llm.md); without it the switch is disabled
 
 The handlers below are plain functions over :mod:`qa` and :mod:`index.kb`; :func:`build_demo`
 only wires them to the UI. (No ``from __future__ import annotations``: gradio reads the API
@@ -15,6 +17,7 @@ import logging
 import os
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -26,6 +29,7 @@ from index.kb import KnowledgeBase, safe_filename
 from index.textproc import has_cjk
 from qa import Answer, Assistant, QuestionError, validate_question
 from qa.assistant import MAX_QUESTION_CHARS
+from qa.llm import llm_configured
 
 log = logging.getLogger("wenda.app")
 
@@ -40,6 +44,11 @@ EXAMPLES = [
     "那2022年呢？",
 ]
 SEARCHING = "正在检索…"
+GENERATING = "正在生成（本地模型，逐句核对原文）…"
+LLM_LABEL = "生成式回答（本地大模型组织语言，逐句核对原文）"
+LLM_OFF_INFO = "未配置生成服务：设置 WENDA_LLM_URL 后重启应用即可启用（见 docs/llm.md）。"
+LLM_ON_INFO = "回答由模型生成，每句都核对过引用原文；未能完全核实的句子会标出“未核实”。"
+FLAG_MARK = '<span class="wenda-flag" title="这句话未能在引用段落中完全核实，请对照原文">（未核实）</span>'
 LOADING = "正在加载模型和索引（首次启动需要建立索引，可能要一分钟）…"
 INTERNAL_ERROR = "抱歉，处理这个问题时出错了。请稍后再试，或换个问法。"
 STAGES = {"validating": "校验文件…", "writing": "写入语料库…", "indexing": "更新索引…", "deleting": "删除文件…", "done": "完成"}
@@ -174,10 +183,19 @@ def render_answer_md(answer: Answer, linked: bool = True) -> str:
         return "\n\n".join(parts)
     if answer.short_answer:
         parts.append(f"**{md_text(answer.short_answer)}**")
-    if answer.summary:
-        parts.append("\n".join(f"- {md_text(s.text)} {marker(s.citation, linked)}" for s in answer.summary))
+
+    def flag(s: Any) -> str:
+        return (" " + FLAG_MARK) if getattr(s, "flagged", False) else ""
+
+    if answer.mode == "llm" and answer.summary:
+        # Generated prose: sentences in a row, each with its citation (and a mark when unverified).
+        parts.append("".join(f"{md_text(s.text)}{marker(s.citation, linked)}{flag(s)}" for s in answer.summary))
+    elif answer.summary:
+        parts.append("\n".join(f"- {md_text(s.text)} {marker(s.citation, linked)}{flag(s)}" for s in answer.summary))
     elif answer.sentence:
         parts.append(f"{md_text(answer.sentence)} {marker(1, linked)}")
+    if answer.message:
+        parts.append(f"_{md_text(answer.message)}_")
     return "\n\n".join(parts)
 
 
@@ -281,9 +299,24 @@ def _messages(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 # --------------------------------------------------------------------------- chat handlers
+def _ask(assistant: Assistant, q: str, history: list[dict[str, Any]], k: int, docs: list[str] | None,
+         years: list[int] | None, style: str, generated: bool) -> Iterator[str | Answer]:
+    """The answer (last item); in the generated mode first the text generated so far (strings)."""
+    if not generated:
+        yield assistant.ask(q, history=history, k=k, docs=docs, years=years, style=style)
+        return
+    from qa.generate import stream_generate
+
+    for item in stream_generate(assistant, q, history=history, k=k, docs=docs, years=years):
+        yield item if isinstance(item, str) else item.answer
+
+
 def chat(question: str, turns: list[dict[str, Any]] | None, k: float = 5, docs: list[str] | None = None,
-         years: list[str] | None = None, style: str = "auto") -> Iterator[tuple]:
+         years: list[str] | None = None, style: str = "auto", generated: bool = False) -> Iterator[tuple]:
     """Answer a chat question: first a "searching" placeholder, then the answer with its sources.
+
+    With ``generated`` (the settings switch; only when WENDA_LLM_URL is set) the model's text is
+    streamed into the chat, then replaced by the checked answer (or the extractive fallback).
 
     Yields:
         (chat messages, sources HTML, debug rows, turns state, question box value).
@@ -300,11 +333,21 @@ def chat(question: str, turns: list[dict[str, Any]] | None, k: float = 5, docs: 
         assistant = RUNTIME.assistant()
         history = [{"question": t["question"], "rewritten_query": t["rewritten_query"]}
                    for t in turns if t.get("rewritten_query")]
-        answer = assistant.ask(
-            q, history=history, k=max(1, min(10, int(k or 5))), docs=list(docs or []) or None,
-            years=[int(y) for y in (years or []) if str(y).strip().isdigit()] or None,
-            style=style if style in ("auto", "short", "summary") else "auto",
-        )
+        answer = None
+        last = 0.0
+        for item in _ask(assistant, q, history, max(1, min(10, int(k or 5))), list(docs or []) or None,
+                         [int(y) for y in (years or []) if str(y).strip().isdigit()] or None,
+                         style if style in ("auto", "short", "summary") else "auto",
+                         bool(generated) and llm_configured()):
+            if isinstance(item, str):
+                now = time.monotonic()
+                if now - last >= 0.25:  # at most 4 updates a second
+                    last = now
+                    draft = f"_{GENERATING}_\n\n{md_text(item)} ▌"
+                    yield _messages(turns + [{"question": q, "answer_md": draft}]), gr.skip(), gr.skip(), turns, ""
+            else:
+                answer = item
+        assert answer is not None
     except QuestionError:
         message = friendly_question_error(question)
         turns.append({"question": q, "answer_md": md_text(message)})
@@ -336,13 +379,15 @@ def toggle_debug(show: bool) -> Any:
     return gr.update(visible=bool(show))
 
 
-def api_ask(question: str, history: list[str] | None = None, k: int = 5) -> dict[str, Any]:
+def api_ask(question: str, history: list[str] | None = None, k: int = 5, mode: str = "extractive") -> dict[str, Any]:
     """Answer a question from the documents, with cited passages.
 
     Args:
         question: Chinese or English question (at most 500 characters).
         history: Optional previous questions (or their rewritten queries), oldest first, for follow-ups.
         k: Number of passages considered (1-10).
+        mode: "extractive" (default) or "llm" (generated and checked; falls back to extractive with
+            a "message" when no LLM server is configured or reachable).
 
     Returns:
         {"answer", "short_answer", "sentence", "summary", "not_found", "message", "rewritten_query",
@@ -357,7 +402,13 @@ def api_ask(question: str, history: list[str] | None = None, k: int = 5) -> dict
     except (TypeError, ValueError):
         raise gr.Error("k 必须是 1 到 10 之间的整数。") from None
     try:
-        answer = RUNTIME.assistant().ask(q, history=[str(h) for h in (history or [])], k=k)
+        hist = [str(h) for h in (history or [])]
+        if mode == "llm":
+            from qa.generate import generate_answer
+
+            answer = generate_answer(RUNTIME.assistant(), q, history=hist, k=k)
+        else:
+            answer = RUNTIME.assistant().ask(q, history=hist, k=k)
     except Exception as exc:
         log.exception("API question %r failed", q)
         raise gr.Error(INTERNAL_ERROR) from exc
@@ -508,6 +559,7 @@ SOURCES_CSS = """
 .wenda-text { line-height: 1.7; font-size: 0.95em; white-space: pre-line; }
 .wenda-text mark { background: #fde68a; color: #111; padding: 0 2px; border-radius: 3px; }
 .wenda-foot { display: flex; justify-content: space-between; font-size: 0.8em; color: var(--body-text-color-subdued); margin-top: 6px; }
+.wenda-flag { color: #b45309; font-size: 0.9em; }
 .wenda-card.wenda-active { border-color: var(--color-accent); box-shadow: 0 0 0 3px var(--color-accent-soft); }
 """
 
@@ -552,6 +604,7 @@ def build_demo(assistant_factory: Callable[[], Assistant] | None = None, corpus_
     with gr.Blocks(title="问答 Wenda", fill_width=True, analytics_enabled=False) as demo:
         gr.Markdown("## 问答 Wenda · 太原市政府工作报告离线问答\n每个回答都引用原文：点击 [1] [2] 等标记查看出处段落。")
         turns = gr.State([])
+        generated_mode = gr.State(False)  # a State, so the /chat API keeps its signature
         with gr.Tabs():
             with gr.Tab("问答", id="chat"):
                 with gr.Row(equal_height=False):
@@ -576,6 +629,10 @@ def build_demo(assistant_factory: Callable[[], Assistant] | None = None, corpus_
                             years = gr.Dropdown(choices=[], multiselect=True, allow_custom_value=True,
                                                 label="只查这些年份的文档（不选＝全部）")
                             style = gr.Radio(STYLE_CHOICES, value="auto", label="回答方式")
+                            llm_on = llm_configured()
+                            generated = gr.Checkbox(value=False, label=LLM_LABEL, interactive=llm_on,
+                                                    info=LLM_ON_INFO if llm_on else LLM_OFF_INFO,
+                                                    elem_id="wenda-generated")
                             debug = gr.Checkbox(value=False, label="调试：显示检索结果（各通道排名与得分）")
                     with gr.Column(scale=2, min_width=320):
                         sources = gr.HTML(
@@ -598,7 +655,8 @@ def build_demo(assistant_factory: Callable[[], Assistant] | None = None, corpus_
                         delete_btn = gr.Button("删除文档", variant="stop")
                 kb_message = gr.Markdown()
 
-        chat_inputs = [question, turns, k, docs, years, style]
+        chat_inputs = [question, turns, k, docs, years, style, generated_mode]
+        generated.change(lambda on: bool(on), generated, generated_mode, api_visibility="private", queue=False)
         chat_outputs = [chatbot, sources, debug_table, turns, question]
         question.submit(chat, chat_inputs, chat_outputs, api_name="chat")
         send.click(chat, chat_inputs, chat_outputs, api_visibility="private")

@@ -32,26 +32,11 @@ LLM_KEYS = ("llm_supported_rate", "llm_answer_rate", "llm_sentences", "llm_ms_p5
 
 
 def select_subset(items: Sequence[GoldItem], n: int) -> list[GoldItem]:
-    """``n`` items spread over the question types (round-robin by type, gold order within a type)."""
-    by_type: dict[str, list[GoldItem]] = {}
-    for it in items:
-        by_type.setdefault(it.type, []).append(it)
-    order = [t for t in TYPES if t in by_type] + sorted(set(by_type) - set(TYPES))
-    picked: list[GoldItem] = []
-    i = 0
-    while len(picked) < min(n, len(items)):
-        for t in order:
-            group = by_type[t]
-            # Evenly spaced within the type, so a subset is not just each type's first questions.
-            step = max(1, len(group) // max(1, -(-n // len(order))))
-            j = i * step
-            if j < len(group) and len(picked) < n:
-                picked.append(group[j])
-        i += 1
-        if i > len(items):
-            break
-    ids = {it.id for it in picked}
-    return [it for it in items if it.id in ids]
+    """``n`` items evenly spaced over the gold file (so each type keeps its share of the set)."""
+    items = list(items)
+    if n >= len(items):
+        return items
+    return [items[(i * len(items)) // n] for i in range(n)]
 
 
 def _llm_overall(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -144,7 +129,11 @@ def llm_summary(result: dict[str, Any]) -> str:
     ext, llm = result.get("extractive", {}), result["overall"]
 
     def fmt(v: Any) -> str:
-        return "—" if v is None else (f"{v:.3f}" if isinstance(v, float) and abs(v) < 10 else str(round(v)) if isinstance(v, float) else str(v))
+        if v is None:
+            return "—"
+        if isinstance(v, float):
+            return f"{v:.3f}" if abs(v) < 10 else str(round(v))
+        return str(v)
 
     lines = ["mode        " + "  ".join(c.rjust(10) for c in cols)]
     lines.append("extractive  " + "  ".join(fmt(ext.get(c)).rjust(10) for c in cols))
@@ -173,13 +162,15 @@ def calibrate_threshold(assistant: Any, items: Sequence[GoldItem], quantile: flo
 
     The positive of an item is the claim's best-sentence similarity to the passage holding the gold
     evidence; its negative, that to the highest-ranked retrieved passage without the evidence.
-    The threshold is the ``quantile``-th percentile of the positives, rounded down to 0.01.
+    Per language (Chinese claims; English claims matched against Chinese passages), the threshold
+    is the ``quantile``-th percentile of the positives, rounded down to 0.01. The whole check
+    (facts + similarity) is then run on the same claims at those thresholds.
     """
     from qa.verify import Verifier
 
     verifier = Verifier(assistant.embedder)
     passages = assistant.index.passages
-    pos, neg = [], []
+    rows: list[dict[str, Any]] = []
     for item in items:
         if not item.answerable or not item.answers:
             continue
@@ -191,18 +182,36 @@ def calibrate_threshold(assistant: Any, items: Sequence[GoldItem], quantile: flo
         claim = claim_from(item.question, item.answers[0])
         qv = assistant.embedder.encode_queries([claim])[0]
         vecs = verifier._sentence_vectors(gold[:1] + ([wrong] if wrong else []))
-        pos.append(float((vecs[0][1] @ qv).max()))
-        if wrong is not None:
-            neg.append(float((vecs[1][1] @ qv).max()))
-    p = percentile(pos, quantile) or 0.0
-    threshold = int(p * 100) / 100
-    return {
-        "n_pos": len(pos), "n_neg": len(neg), "threshold": threshold,
-        "pos_p5": round(percentile(pos, 5) or 0, 4), "pos_median": round(percentile(pos, 50) or 0, 4),
-        "neg_median": round(percentile(neg, 50) or 0, 4), "neg_p95": round(percentile(neg, 95) or 0, 4),
-        "pos_kept": round(sum(x >= threshold for x in pos) / len(pos), 4) if pos else None,
-        "neg_rejected": round(sum(x < threshold for x in neg) / len(neg), 4) if neg else None,
-    }
+        rows.append({"lang": item.lang, "claim": claim, "question": item.question,
+                     "gold": gold[0], "wrong": wrong, "pos": float((vecs[0][1] @ qv).max()),
+                     "neg": float((vecs[1][1] @ qv).max()) if wrong is not None else None})
+    out: dict[str, Any] = {}
+    for lang in ("zh", "en"):
+        group = [r for r in rows if r["lang"] == lang]
+        pos = [r["pos"] for r in group]
+        neg = [r["neg"] for r in group if r["neg"] is not None]
+        if not pos:
+            continue
+        threshold = int((percentile(pos, quantile) or 0.0) * 100) / 100
+        if lang == "zh":
+            verifier.threshold = threshold
+        else:
+            verifier.threshold_en = threshold
+        out[lang] = {
+            "n": len(pos), "threshold": threshold,
+            "pos_median": round(percentile(pos, 50) or 0, 4), "neg_median": round(percentile(neg, 50) or 0, 4),
+            "similarity_keeps_gold": round(sum(x >= threshold for x in pos) / len(pos), 4),
+            "similarity_rejects_wrong": round(sum(x < threshold for x in neg) / len(neg), 4) if neg else None,
+        }
+    for lang, stats in out.items():
+        group = [r for r in rows if r["lang"] == lang]
+        keeps = [verifier.verify(r["claim"] + "[1]", [r["gold"]], question=r["question"]).sentences[0].supported
+                 for r in group]
+        rejects = [not verifier.verify(r["claim"] + "[1]", [r["wrong"]], question=r["question"]).sentences[0].supported
+                   for r in group if r["wrong"] is not None]
+        stats["verifier_keeps_gold"] = round(sum(keeps) / len(keeps), 4)
+        stats["verifier_rejects_wrong"] = round(sum(rejects) / len(rejects), 4) if rejects else None
+    return out
 
 
 # ---------------------------------------------------------------------------- CLI

@@ -64,6 +64,7 @@ class SummarySentence:
 
     text: str
     citation: int  # the Citation.n it comes from
+    flagged: bool = False  # generated mode: shown, but not fully supported by the cited passage
 
 
 @dataclass
@@ -106,7 +107,7 @@ class Answer:
         if self.not_found:
             return self.message
         if self.summary:
-            return "".join(f"{s.text}[{s.citation}]" for s in self.summary)
+            return "".join(f"{s.text}[{s.citation}]" + ("（未核实）" if s.flagged else "") for s in self.summary)
         lead = f"{self.short_answer} — " if self.short_answer else ""
         return f"{lead}{self.sentence}[1]" if self.sentence else lead
 
