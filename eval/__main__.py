@@ -85,6 +85,8 @@ def cmd_gold(argv: list[str]) -> int:
     p.add_argument("--limit", type=_positive, help="evaluate only the first N questions")
     p.add_argument("--k", type=_positive, default=10, help="passages per question (default 10)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--mode", choices=("extractive", "llm"), default="extractive",
+                   help="llm: generated + verified answers via WENDA_LLM_URL (adds llm_supported_rate)")
     args = p.parse_args(argv)
     thresholds = _read_thresholds(args.check)
     try:
@@ -105,8 +107,13 @@ def cmd_gold(argv: list[str]) -> int:
         assistant = Assistant.load(index_dir=args.index, build_if_missing=args.index is None)
     except (IndexLoadError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from exc
-    evaluator = GoldEvaluator(items, k=args.k, name=Path(args.gold).stem, show_progress_bar=not args.quiet)
-    result = evaluator.evaluate(assistant)
+    if args.mode == "llm":
+        from .llm_mode import evaluate_llm
+
+        result = evaluate_llm(assistant, items, k=args.k, name=Path(args.gold).stem, show_progress_bar=not args.quiet)
+    else:
+        evaluator = GoldEvaluator(items, k=args.k, name=Path(args.gold).stem, show_progress_bar=not args.quiet)
+        result = evaluator.evaluate(assistant)
     result["meta"]["gold"] = str(args.gold)
     return _finish(result, args, thresholds, title=f"Wenda evaluation — {Path(args.gold).stem}")
 
