@@ -124,8 +124,25 @@ def _fallback(extractive: Answer, reason: str, t0: float, **extra: Any) -> Gener
     return GenerationResult(answer=answer, fallback=reason, extractive=extractive, **extra)
 
 
-def _short_answer(assistant: Any, answer: Answer, verification: Verification) -> str:
-    """A figure/date/name from the first kept sentence, only when the cited passage holds it too."""
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", normalize(text))
+
+
+def _values(text: str, liberal: bool = False) -> list[float]:
+    return [v for v, _ in extract_numbers(text, liberal=liberal)]
+
+
+def _short_answer(assistant: Any, answer: Answer, verification: Verification, extractive: Answer) -> str:
+    """The short answer: the extractive one when the kept sentences say the same (it is a verbatim
+    passage slice: 2000张 for a generated "2000"), else a figure/date/name extracted from the first
+    kept sentence that the cited passage holds too."""
+    kept = "".join(s.text for s in verification.kept)
+    ext = extractive.short_answer
+    if ext:
+        ext_values = _values(ext)
+        if _squash(ext) in _squash(kept) or (ext_values and all(
+                any(abs(v - x) <= 1e-6 * max(1.0, abs(v)) for x in _values(kept)) for v in ext_values)):
+            return ext
     qtype = question_type(answer.rewritten_query)
     if qtype not in ("number", "time", "person", "entity"):
         return ""
@@ -136,11 +153,10 @@ def _short_answer(assistant: Any, answer: Answer, verification: Verification) ->
         citation = cites.get(s.citation)
         if not short or citation is None:
             continue
-        source = re.sub(r"\s+", "", normalize(citation.text))
-        if re.sub(r"\s+", "", normalize(short)) in source:
+        if _squash(short) in _squash(citation.text):
             return short
-        values = [v for v, _ in extract_numbers(short)]
-        have = [v for v, _ in extract_numbers(citation.text, liberal=True)]
+        values = _values(short)
+        have = _values(citation.text, liberal=True)
         if values and all(any(abs(v - x) <= 1e-6 * max(1.0, abs(v)) for x in have) for v in values):
             return short
     return ""
@@ -162,7 +178,7 @@ def _finish(assistant: Any, extractive: Answer, passages: list[Hit], text: str, 
     answer.citations = verification.citations
     cited = {c.passage_id for c in answer.citations}
     answer.related = [h for h in extractive.hits if h.passage.id not in cited][:3]
-    answer.short_answer = _short_answer(assistant, answer, verification)
+    answer.short_answer = _short_answer(assistant, answer, verification, extractive)
     notes = []
     if verification.removed:
         notes.append(_message(answer.lang, REMOVED_ZH, REMOVED_EN, n=len(verification.removed)))

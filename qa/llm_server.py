@@ -128,7 +128,8 @@ class LocalLLMServer:
         self.ctx = ctx
         self.threads = threads
         self.startup_timeout = startup_timeout
-        self.log_path = Path(log_file) if log_file else Path(tempfile.mkstemp(prefix="wenda-llm-", suffix=".log")[1])
+        self._own_log = log_file is None  # a temporary log is deleted on stop
+        self.log_path: Path | None = Path(log_file) if log_file else None
         self.url = ""
         self.proc: subprocess.Popen | None = None
         self._log: IO[bytes] | None = None
@@ -143,6 +144,10 @@ class LocalLLMServer:
             raise LLMServerError(f"model file {self.model} does not exist")
         cmd = [sys.executable, "-m", "qa.llm_server", "--model", str(self.model), "--ctx", str(self.ctx),
                "--threads", str(self.threads), "--parent-pid", str(os.getpid())]
+        if self.log_path is None:
+            fd, name = tempfile.mkstemp(prefix="wenda-llm-", suffix=".log")
+            os.close(fd)
+            self.log_path = Path(name)
         root = Path(__file__).resolve().parent.parent
         env = dict(os.environ)
         env["PYTHONPATH"] = str(root) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -155,8 +160,9 @@ class LocalLLMServer:
         reader.join(self.startup_timeout)
         line = line_box[0].decode("utf-8", "replace").strip() if line_box else ""
         if not line.startswith(READY_PREFIX):
+            tail = self.log_tail()
             self.stop()
-            raise LLMServerError(f"LLM server did not start (output {line!r}); log tail:\n{self.log_tail()}")
+            raise LLMServerError(f"LLM server did not start (output {line!r}); log tail:\n{tail}")
         self.url = line[len(READY_PREFIX):]
         while time.monotonic() < deadline:
             try:
@@ -168,11 +174,14 @@ class LocalLLMServer:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.2)
+        tail = self.log_tail()
         self.stop()
-        raise LLMServerError(f"LLM server at {self.url} not ready; log tail:\n{self.log_tail()}")
+        raise LLMServerError(f"LLM server at {self.url} not ready; log tail:\n{tail}")
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the server's log."""
+        if self.log_path is None:
+            return ""
         try:
             return "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
         except OSError:
@@ -192,6 +201,9 @@ class LocalLLMServer:
         if self._log is not None:
             self._log.close()
             self._log = None
+            if self._own_log and self.log_path is not None:
+                self.log_path.unlink(missing_ok=True)
+                self.log_path = None
 
     def __enter__(self) -> "LocalLLMServer":
         return self.start()

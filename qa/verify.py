@@ -507,7 +507,7 @@ class Verifier:
 
         for (raw, claim), qv in zip(items, claim_vecs):
             facts = self.facts(claim)
-            th = self.threshold_for(claim)
+            th = self.threshold_for(self._embedding_text(claim, question))
             cited = cited_numbers(raw)
             valid = [n - 1 for n in cited if 1 <= n <= len(plist)]
             checks: list[_Check] = []

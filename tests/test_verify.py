@@ -135,6 +135,8 @@ def test_bare_answer_judged_with_the_question(verifier):
     # "2000张" alone says little; completed by the question it is a supported answer.
     (s,) = verifier.verify("2000张[编号1]", [P_ELDERLY], question="2025年太原新增养老床位多少张？").sentences
     assert s.action == KEEP and s.cited == [1], s.reason
+    (en,) = verifier.verify("2000[1]", [P_ELDERLY], question="How many elderly-care beds in 2025?").sentences
+    assert en.action == KEEP, en.reason  # judged with the English (cross-lingual) threshold
 
 
 @pytest.mark.slow
