@@ -20,7 +20,7 @@ from .gold import DEFAULT_CORPUS, DEFAULT_GOLD, GoldFormatError, load_gold, vali
 from .metrics import ThresholdError, check_thresholds
 from .report import summary_table, write_markdown
 
-SUBCOMMANDS = ("gold", "validate", "squad", "bench", "ablation", "scale", "loadtest")
+SUBCOMMANDS = ("gold", "validate", "squad", "bench", "ablation", "scale", "loadtest", "channels", "profile")
 
 
 class UsageError(Exception):
@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     cmd = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else "gold"
     handlers = {"gold": cmd_gold, "validate": cmd_validate, "squad": cmd_squad, "bench": cmd_bench,
-                "ablation": _lazy("ablation"), "scale": _lazy("scale"), "loadtest": _lazy("loadtest")}
+                "ablation": _lazy("ablation"), "scale": _lazy("scale"), "loadtest": _lazy("loadtest"),
+                "channels": _lazy("channels"), "profile": _lazy("profile")}
     handler = handlers[cmd]
     try:
         return handler(argv)

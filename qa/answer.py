@@ -49,19 +49,20 @@ def rank_sentences(info: QueryInfo, hits: list[Hit], qtype: str, retriever: Hybr
     out: list[Sentence] = []
     for rank, h in enumerate(hits[:top]):
         text = h.passage.text
-        for s, e in passage_sentences(text):
+        prow = row_of.get(h.passage.id)
+        cached = retriever.passage_sentence_info(prow) if prow is not None else [
+            (s, e, frozenset(tokenize(text[s:e])), normalize(text[s:e])) for s, e in passage_sentences(text)]
+        for s, e, toks, norm in cached:
             sent = text[s:e]
-            toks = frozenset(tokenize(sent))
             overlap = sum(idf.get(t, 1.0) for t in terms if t in toks) / denom
             # Substring matches catch terms jieba segments differently in question and sentence.
-            norm = normalize(sent)
             partial = sum(idf.get(t, 1.0) for t in terms if t not in toks and len(t) >= 2 and t in norm) / denom
             score = overlap + 0.7 * partial + 0.6 * (h.score / best_hit if best_hit else 0) - 0.05 * rank
             if info.sentence_sims is not None:
                 srow = retriever.sentence_row.get((row_of[h.passage.id], s, e))
                 if srow is not None:
                     # Dense similarity decides for English questions (no lexical overlap).
-                    score += (4.0 if not info.has_cjk else 1.0) * float(info.sentence_sims[srow])
+                    score += (4.0 if not info.has_cjk else 1.0) * retriever.sentence_similarity(info, srow)
             if qtype == "number" and _FIGURE.search(sent) and re.search(r"\d", sent):
                 score += 0.25
             if qtype == "time" and _DATE.search(sent):

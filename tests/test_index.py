@@ -177,6 +177,37 @@ def test_faiss_matches_bruteforce_numpy(kind, tmp_path):
         assert recall >= 0.95
 
 
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_filtered_faiss_search_matches_masked_bruteforce(kind):
+    """A pushed-down row mask returns only allowed rows, the same as brute force over them."""
+    rng = np.random.default_rng(1)
+    vecs = rng.normal(size=(3000, 32)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    queries = vecs[rng.choice(3000, 10, replace=False)] + 0.1 * rng.normal(size=(10, 32)).astype(np.float32)
+    allowed = rng.random(3000) < 0.1
+    store = FaissStore(kind, ef_search=256)
+    store.index(vecs)
+    scores, rows = store.search(queries, 10, allowed=allowed)
+    assert allowed[rows[rows >= 0]].all()
+    sims = np.where(allowed[None, :], queries @ vecs.T, -np.inf)
+    truth = np.argsort(-sims, axis=1)[:, :10]
+    recall = np.mean([len(set(r) & set(t)) / 10 for r, t in zip(rows, truth)])
+    assert recall == 1.0 if kind == "flat" else recall >= 0.95
+    with pytest.raises(ValueError, match="allowed mask"):
+        store.search(queries, 10, allowed=allowed[:-1])
+
+
+def test_filtered_bm25_search_only_returns_allowed_rows():
+    from index.stores import BM25Store
+
+    store = BM25Store()
+    store.index([["养老", "床位"], ["养老", "服务"], ["幼儿园"], ["养老"]])
+    allowed = np.array([False, True, True, False])
+    scores, rows = store.search(["养老"], 3, allowed=allowed)
+    assert rows.tolist() == [1] and scores[0] > 0
+    assert store.search(["养老"], 3)[1].size == 3
+
+
 def test_auto_kind_switches_to_hnsw_above_threshold(monkeypatch):
     import index.stores.faiss_store as fs
 
@@ -202,3 +233,32 @@ def test_real_index_of_bundled_corpus(built_index, embedder):
     scores, rows = loaded.faiss.search(q, 5)
     np.testing.assert_array_equal(rows[0], np.argsort(-(loaded.vectors @ q[0]))[:5])
     assert "2000张" in loaded.passages[rows[0][0]].text
+
+
+@pytest.mark.slow
+def test_fast_query_path_equals_sentence_transformers_encode(embedder):
+    """The per-question path that skips ``encode``'s overhead gives the same vectors."""
+    questions = ["2025年太原新增养老床位多少张？", "How many public kindergartens will be built?",
+                 "🙂", "臺灣", "x" * 3000]
+    fast = np.vstack([embedder.encode_queries([q]) for q in questions])
+    assert embedder._fast is True  # the fast path was taken, not the fallback
+    ref = embedder._encode(questions, embedder.query_prefix, batch_size=1, progress=False)
+    np.testing.assert_allclose(fast, ref, atol=1e-5)
+    both = embedder.encode_queries(questions[:2])  # a small batch goes the same way (padding masked)
+    np.testing.assert_allclose(both, ref[:2], atol=1e-5)
+
+
+def test_fast_query_path_falls_back_to_encode(monkeypatch):
+    """A model without the preprocess/forward interface still encodes through ``encode``."""
+    from index.embed import Embedder
+
+    class Plain:
+        training = False
+
+        def encode(self, texts, **kwargs):
+            return np.ones((len(texts), 4), np.float32) / 2.0
+
+    e = Embedder("some/local-model")
+    e._st = Plain()
+    out = e.encode_queries(["问题"])
+    assert out.shape == (1, 4) and e._fast is False

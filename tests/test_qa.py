@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 
 from qa import Answer, QuestionError
@@ -125,3 +127,33 @@ def test_answer_is_json_serialisable(assistant):
     assert d["short_answer"] == "2000张" and d["citations"][0]["doc"] == "003_7da918cca5064f34.txt"
     c = d["citations"][0]
     assert c["text"][c["start"]:c["end"]] == d["sentence"]
+
+
+def test_sentence_channel_equals_exhaustive_best_sentence(assistant):
+    """Searching the top sentences gives the same passage order as scoring every sentence."""
+    r = assistant.retriever
+    for q in ["2025年太原新增养老床位多少张？", "How many public kindergartens will be built?", "城中村改造"]:
+        info = r.analyze(q)
+        info.vector = assistant.embedder.encode_queries([q])[0]
+        n = 20
+        got = r._sentences(info, n, None)
+        sims = r.index.sentence_vectors @ info.vector
+        best = np.full(len(r.index.passages), -np.inf)
+        np.maximum.at(best, r._sent_passage, sims)
+        truth = [int(i) for i in np.argsort(-best, kind="stable")[:n]]
+        # Same passages with the same scores; rows whose scores tie within float error may swap.
+        np.testing.assert_allclose([c.score for c in got.values()], best[truth], atol=1e-5)
+        np.testing.assert_allclose([best[row] for row in got], best[truth], atol=1e-5)
+        assert [c.rank for c in got.values()] == list(range(1, n + 1))
+
+
+def test_filter_keeps_full_candidate_lists(assistant):
+    """Under a document filter every channel still returns its top candidates from that document."""
+    r = assistant.retriever
+    allowed = np.array([p.doc_id == r.index.passages[0].doc_id for p in r.index.passages])
+    hits = r.search("养老服务", k=50, allowed=allowed)
+    assert hits and all(allowed[r.row_of[h.passage.id]] for h in hits)
+    assert len(hits) == min(50, int(allowed.sum()))
+    assert r.search("养老服务", allowed=np.zeros(len(allowed), bool)) == []
+    with pytest.raises(ValueError, match="allowed mask"):
+        r.search("养老服务", allowed=allowed[:3])

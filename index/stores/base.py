@@ -21,8 +21,12 @@ class VectorStore(ABC):
         """Replace the store's content with ``vectors`` (n, dim) float32, row i = passage i."""
 
     @abstractmethod
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k rows per query: (scores (q, k), rows (q, k)); rows are -1 where fewer exist."""
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k rows per query: (scores (q, k), rows (q, k)); rows are -1 where fewer exist.
+
+        ``allowed`` is an optional boolean mask (length ``size``): only those rows may be returned
+        (document/year filters are pushed down, so k stays small under a filter).
+        """
 
     @abstractmethod
     def save(self, directory: Path) -> None:
@@ -50,9 +54,11 @@ class LexicalStore(ABC):
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """Score of every passage for the query (length n), 0 where no term matches."""
 
-    def search(self, query_tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (scores, rows) with positive score."""
+    def search(self, query_tokens: list[str], k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, rows) with positive score, optionally only among ``allowed`` rows (bool mask)."""
         s = self.scores(query_tokens)
+        if allowed is not None and s.size:
+            s = np.where(allowed, s, 0.0).astype(s.dtype, copy=False)
         if s.size == 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
         k = min(k, s.size)

@@ -54,14 +54,29 @@ class FaissStore(VectorStore):
         self.kind = kind
         self._index = idx
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
         if self._index is None:
             raise RuntimeError("the store is empty: call index() or load() first")
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if self._index.ntotal == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         k = max(1, min(k, self._index.ntotal))
-        scores, rows = self._index.search(queries, k)
+        if allowed is None:
+            return self._index.search(queries, k)
+        allowed = np.asarray(allowed, dtype=bool)
+        if allowed.shape != (self._index.ntotal,):
+            raise ValueError(f"allowed mask has shape {allowed.shape}, expected ({self._index.ntotal},)")
+        # faiss filters inside the search (flat: exact; HNSW: the graph walk skips other rows).
+        bits = np.packbits(allowed, bitorder="little")  # kept referenced until the search returns
+        sel = faiss.IDSelectorBitmap(allowed.size, faiss.swig_ptr(bits))
+        if self.kind == "hnsw":
+            params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(self.ef_search, k))
+        else:
+            params = faiss.SearchParameters(sel=sel)
+        scores, rows = self._index.search(queries, k, params=params)
+        del bits
         return scores, rows
 
     @property
