@@ -192,17 +192,19 @@ def fit(assistant: Assistant, gold_path: Path, folds: int = 2, seed: int = 0, ca
     weights = RerankWeights({k: float(v) for k, v in zip(FEATURES, w)},
                             {k: float(v) for k, v in zip(FEATURES, w_en)})
 
-    # Calibration features of the re-ranked top hit under the fitted weights.
-    zh_X, zh_y, en_dense = [], [], []
+    # Calibration features of the top hit exactly as `ask` will see it: retrieved again with the
+    # fitted weights in place (English weights for English questions, year tiers first).
+    assistant.reranker.weights = weights
+    zh_X, zh_y, en_dense, en_y = [], [], [], []
     for s, t in zip(samples, tops):
-        order = np.argsort(-(s.X @ w), kind="stable")
-        hits = [t["hits"][i] for i in order]
-        feats = assistant.refusal_features(t["question"], hits)
+        rewritten, _, _, hits, _ = assistant.retrieve(t["question"], k=20)
+        feats = assistant.refusal_features(rewritten, hits)
         if s.cjk:
             zh_X.append([feats[k] for k in ZH_CAL_FEATURES])
             zh_y.append(0 if s.type == "none" else 1)
-        elif s.type != "none":
+        else:
             en_dense.append(feats["dense"])
+            en_y.append(0 if s.type == "none" else 1)
     zh_X, zh_y = np.array(zh_X), np.array(zh_y, dtype=float)
     beta = _logistic(zh_X, zh_y)
     probs = _predict(zh_X, beta)
@@ -210,9 +212,19 @@ def fit(assistant: Assistant, gold_path: Path, folds: int = 2, seed: int = 0, ca
     cv = refusal_cv(zh_X, zh_y, folds=folds, seed=seed)
     refusal = float(np.mean(probs[zh_y == 0] < threshold)) if (zh_y == 0).any() else None
     false_ref = float(np.mean(probs[zh_y == 1] < threshold))
-    # English: conf = sigmoid(en_bias + en_dense * dense) crosses `threshold` 0.02 below the lowest answerable dense.
+    # English: one input (no lexical overlap with Chinese text): conf = sigmoid(en_bias + en_dense * dense)
+    # crosses `threshold` at a cut on the top hit's similarity, chosen by the same rule as the Chinese
+    # threshold when unanswerable English items exist, else 0.02 below the lowest answerable one.
     en_scale = 40.0
-    en_cut = (min(en_dense) - 0.02) if en_dense else 0.7
+    en_d, en_lab = np.array(en_dense), np.array(en_y, dtype=float)
+    en_cv = None
+    if (en_lab == 0).any() and (en_lab == 1).any():
+        en_cut = _threshold(en_d, en_lab)
+        en_cv = refusal_cv(en_d[:, None], en_lab, folds=folds, seed=seed)
+    elif (en_lab == 1).any():
+        en_cut = float(en_d[en_lab == 1].min()) - 0.02
+    else:
+        en_cut = 0.7
     logit_t = math.log(threshold / (1 - threshold))
     calibration = {
         "zh_bias": float(beta[0]), "zh_cov": float(beta[1]), "zh_dense": float(beta[2]), "zh_unit": float(beta[3]),
@@ -231,6 +243,9 @@ def fit(assistant: Assistant, gold_path: Path, folds: int = 2, seed: int = 0, ca
         "zh_refusal_cv_heldout": cv,
         "calibration_only": calibration_only,
         "en_dense_cut": round(en_cut, 4),
+        "en_refusal_accuracy_in_sample": round(float(np.mean(en_d[en_lab == 0] < en_cut)), 4) if (en_lab == 0).any() else None,
+        "en_false_refusal_rate_in_sample": round(float(np.mean(en_d[en_lab == 1] < en_cut)), 4) if (en_lab == 1).any() else None,
+        "en_refusal_cv_heldout": en_cv,
     }
     WEIGHTS_FILE.write_text(json.dumps({
         "weights": weights.w,
