@@ -7,6 +7,7 @@ builder's own file lock across processes).
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -20,7 +21,7 @@ from typing import Any, Callable
 from .builder import BuildReport, IndexLoadError, build_index, read_manifest
 from .chunking import chunk_document
 from .embed import Embedder
-from .ingest import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, IngestError, make_document, read_file_text
+from .ingest import MANIFEST_NAME, MAX_FILE_BYTES, SUPPORTED_SUFFIXES, IngestError, make_document, read_file_text
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +219,9 @@ class KnowledgeBase:
             report_progress(0.1, "deleting")
             if previous is not None:
                 path.unlink()
+            # Its corpus-manifest entry (title, date) goes too: a later upload under the same
+            # name is a new document and must not inherit the old title.
+            manifest_before = self._drop_manifest_entry(rel.as_posix())
             log.info("deleted %s", doc_id)
             try:
                 report_progress(0.3, "indexing")
@@ -226,9 +230,29 @@ class KnowledgeBase:
                 log.error("re-indexing after deleting %s failed, restoring it: %s", doc_id, exc)
                 if previous is not None:
                     _atomic_write(path, previous)
+                if manifest_before is not None:
+                    _atomic_write(self.corpus_dir / MANIFEST_NAME, manifest_before)
                 raise IngestError(f"{doc_id}: re-indexing failed ({type(exc).__name__}: {exc}); nothing was changed") from exc
             report_progress(1.0, "done")
             return report
+
+    def _drop_manifest_entry(self, doc_id: str) -> bytes | None:
+        """Remove ``doc_id`` from the corpus ``manifest.json``; return the old bytes (None if unchanged)."""
+        path = self.corpus_dir / MANIFEST_NAME
+        if not path.is_file():
+            return None
+        before = path.read_bytes()
+        try:
+            data = json.loads(before.decode("utf-8"))
+        except ValueError:
+            log.warning("corpus manifest %s is unreadable; left as it is", path)
+            return None
+        docs = data.get("documents", data) if isinstance(data, dict) else None
+        if not isinstance(docs, dict) or doc_id not in docs:
+            return None
+        del docs[doc_id]
+        _atomic_write(path, (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+        return before
 
     def _restore(self, target: Path, previous: bytes | None) -> None:
         """Put the corpus back as it was before a failed add, and make sure the index matches it."""

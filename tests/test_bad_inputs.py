@@ -381,3 +381,34 @@ def test_rebuild_over_damaged_index_recovers(index_copy, tmp_path):
     a = Assistant.load(index_copy, embedder=FakeEmbedder())
     assert len(a.index.passages) > 10
     assert np.allclose(np.linalg.norm(a.index.vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_delete_drops_corpus_manifest_entry_so_a_reupload_is_a_new_document(kb):
+    manifest = kb.corpus_dir / "manifest.json"
+    manifest.write_text(json.dumps({"documents": {DOC: {"title": "旧标题", "year": 2021, "date": "2021"}}},
+                                   ensure_ascii=False), encoding="utf-8")
+    data = (kb.corpus_dir / DOC).read_bytes()
+    kb.add_file(DOC, data)  # re-index so the manifest title is used
+    assert {d.doc_id: d.title for d in kb.documents()}[DOC] == "旧标题"
+    kb.delete(DOC)
+    assert DOC not in json.loads(manifest.read_text(encoding="utf-8"))["documents"]
+    kb.add_file(DOC, data)
+    assert {d.doc_id: d.title for d in kb.documents()}[DOC] != "旧标题"
+
+
+def test_failed_delete_restores_file_and_manifest_entry(kb, monkeypatch):
+    import index.kb as kb_module
+
+    manifest = kb.corpus_dir / "manifest.json"
+    original = json.dumps({"documents": {DOC: {"title": "旧标题"}}}, ensure_ascii=False)
+    manifest.write_text(original, encoding="utf-8")
+    before = (kb.corpus_dir / DOC).read_bytes()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(kb_module, "build_index", broken)
+    with pytest.raises(IngestError, match="nothing was changed"):
+        kb.delete(DOC)
+    assert (kb.corpus_dir / DOC).read_bytes() == before
+    assert manifest.read_text(encoding="utf-8") == original
