@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from index.chunking import passage_sentences
 from index.textproc import NUMBER_RE, STOPWORDS, has_cjk, normalize, tokenize
 
-from .rerank import requested_unit
+from .rerank import content_terms, requested_unit
 from .retrieval import HybridRetriever, QueryInfo
 from .types import Citation, Hit
 
@@ -72,6 +72,22 @@ def rank_sentences(info: QueryInfo, hits: list[Hit], qtype: str, retriever: Hybr
             out.append(Sentence(h, s, e, score, toks))
     out.sort(key=lambda x: -x.score)
     return out
+
+
+def sentence_coverage(info: QueryInfo, text: str, retriever: HybridRetriever, exclude: str = "") -> float:
+    """idf-weighted share of the question's topic terms that ``text`` contains (substring match).
+
+    Args:
+        info: The analysed question.
+        text: A candidate sentence.
+        retriever: For the corpus idf table.
+        exclude: A term not to count (the requested unit, which the figure check covers).
+    """
+    idf, unk = retriever.idf, retriever.unknown_idf
+    terms = [t for t in content_terms(info) if t != exclude]
+    norm = normalize(text)
+    total = sum(idf.get(t, unk) for t in terms)
+    return sum(idf.get(t, unk) for t in terms if t in norm) / total if total else 1.0
 
 
 def _clause_spans(sentence: str) -> list[tuple[int, int]]:

@@ -15,7 +15,7 @@ from index.builder import LoadedIndex, build_index, default_index_dir, load_inde
 from index.embed import Embedder
 from index.textproc import has_cjk
 
-from .answer import extract_short, make_citation, mmr_summary, not_found_message, rank_sentences
+from .answer import extract_short, make_citation, mmr_summary, not_found_message, rank_sentences, sentence_coverage
 from .rerank import WEIGHTS_FILE, Reranker, RerankWeights, question_type, requested_unit, unit_pattern
 from .retrieval import HybridRetriever, RetrievalConfig
 from .rewrite import rewrite
@@ -24,6 +24,10 @@ from .types import Answer, Citation, SummarySentence
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
+# A sentence supplying the asked figure must contain at least this idf-weighted share of the
+# question's topic terms. Answerable gold questions bottom out at 0.27; sentences about another
+# indicator share none of the specific terms (0.0), so the bound sits well clear of both.
+MIN_FIGURE_SENTENCE_COVERAGE = 0.2
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = PROJECT_ROOT / "data" / "corpus" / "taiyuan"
 
@@ -204,8 +208,11 @@ class Assistant:
         sentences = rank_sentences(info, hits, qtype, retriever, top=min(3, k))
         unit = requested_unit(rewritten) if qtype == "number" else ""
         if unit:
-            # "多少张" wants a figure in 张: the best sentence holding one, else nothing fits.
-            with_unit = [s for s in sentences[:8] if unit_pattern(unit).search(s.text)]
+            # "多少张" wants a figure in 张: the best sentence holding one that is about what the
+            # question asks ("重症床位128张" does not answer "新增养老床位多少张"), else nothing fits.
+            pattern = unit_pattern(unit)
+            with_unit = [s for s in sentences[:8] if pattern.search(s.text)
+                         and sentence_coverage(info, s.text, retriever, exclude=unit) >= MIN_FIGURE_SENTENCE_COVERAGE]
             if not with_unit:
                 return self._not_found(answer, hits, t0)
             sentences.remove(with_unit[0])

@@ -89,7 +89,9 @@ def test_summary_for_how_questions(assistant):
     assert len({s.text for s in ans.summary}) == len(ans.summary)
 
 
-@pytest.mark.parametrize("question", ["火星上有多少颗卫星?", "2021年末太原市常住人口是多少?"])
+@pytest.mark.parametrize("question", ["火星上有多少颗卫星?", "2021年末太原市常住人口是多少?",
+                                      # a figure in the asked unit exists (重症床位128张) but is about another indicator
+                                      "2022年新增养老床位多少张?"])
 def test_refuses_when_documents_do_not_say(assistant, question):
     ans = assistant.ask(question)
     assert ans.not_found and ans.message.startswith("资料中没有找到")
@@ -164,3 +166,12 @@ def test_filter_keeps_full_candidate_lists(assistant):
     assert r.search("养老服务", allowed=np.zeros(len(allowed), bool)) == []
     with pytest.raises(ValueError, match="allowed mask"):
         r.search("养老服务", allowed=allowed[:3])
+
+
+def test_figure_sentence_must_be_about_the_asked_indicator(assistant):
+    from qa.answer import sentence_coverage
+
+    r = assistant.retriever
+    info = r.analyze("2022年新增养老床位多少张?")
+    assert sentence_coverage(info, "一次性增配救护车45辆、重症床位128张。", r, exclude="张") < 0.2
+    assert sentence_coverage(info, "推进全省最大的社会康养中心建成投用,新增养老床位2000张。", r, exclude="张") == 1.0
