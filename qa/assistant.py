@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 import time
 from pathlib import Path
@@ -48,6 +49,20 @@ def validate_question(question: Any) -> str:
     if not any(ch.isalnum() for ch in q):
         raise QuestionError("the question has no words (only symbols or emoji); ask in Chinese or English")
     return q
+
+
+SMALL_TALK_ZH = "你好！我只回答与已收录文件有关的问题，例如：2025年太原新增养老床位多少张？"
+SMALL_TALK_EN = ("Hello! I answer questions about the indexed documents, e.g. "
+                 "How many new elderly-care beds will Taiyuan add in 2025?")
+# Greetings and fillers are not questions: answering "hello" with the nearest passage looks broken.
+SMALL_TALK = frozenset("""hello hi hey thanks thank you thank-you ok okay bye goodbye test testing
+    你好 您好 嗨 哈喽 谢谢 多谢 再见 在吗 测试 好的""".split()) | {"thank you", "good morning", "早上好", "晚上好"}
+
+
+def is_small_talk(question: str) -> bool:
+    """True for a greeting or filler ("hello", "谢谢") rather than a question."""
+    bare = re.sub(r"[\W_]+", " ", question.lower()).strip()
+    return bool(bare) and (bare in SMALL_TALK or all(w in SMALL_TALK for w in bare.split()))
 
 
 def _sigmoid(x: float) -> float:
@@ -196,6 +211,11 @@ class Assistant:
         rewritten, info, qtype, hits, retriever = self.retrieve(question, history, k=20, docs=docs, years=years)
         lang = "zh" if has_cjk(question) else "en"
         answer = Answer(question=question.strip(), rewritten_query=rewritten, hits=hits[:k], lang=lang)
+        if is_small_talk(question):
+            answer.not_found = True
+            answer.message = SMALL_TALK_ZH if lang == "zh" else SMALL_TALK_EN
+            answer.elapsed_ms = (time.perf_counter() - t0) * 1000
+            return answer
         if not hits:
             answer.not_found = True
             answer.message = not_found_message(question)
