@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from index.chunking import passage_sentences
-from index.textproc import NUMBER_RE, STOPWORDS, has_cjk, normalize, tokenize
+from index.textproc import NUMBER_RE, STOPWORDS, has_cjk, normalize
 
 from .rerank import content_terms, requested_unit
 from .retrieval import HybridRetriever, QueryInfo
@@ -49,10 +49,7 @@ def rank_sentences(info: QueryInfo, hits: list[Hit], qtype: str, retriever: Hybr
     out: list[Sentence] = []
     for rank, h in enumerate(hits[:top]):
         text = h.passage.text
-        prow = row_of.get(h.passage.id)
-        cached = retriever.passage_sentence_info(prow) if prow is not None else [
-            (s, e, frozenset(tokenize(text[s:e])), normalize(text[s:e])) for s, e in passage_sentences(text)]
-        for s, e, toks, norm in cached:
+        for s, e, toks, norm in retriever.passage_sentence_info(row_of[h.passage.id]):
             sent = text[s:e]
             overlap = sum(idf.get(t, 1.0) for t in terms if t in toks) / denom
             # Substring matches catch terms jieba segments differently in question and sentence.

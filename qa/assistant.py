@@ -211,14 +211,15 @@ class Assistant:
         if not isinstance(k, int) or not 1 <= k <= 50:
             raise ValueError(f"k={k!r} must be an integer between 1 and 50")
         t0 = time.perf_counter()
-        rewritten, info, qtype, hits, retriever = self.retrieve(question, history, k=20, docs=docs, years=years)
         lang = "zh" if has_cjk(question) else "en"
+        if is_small_talk(validate_question(question)):
+            # Decided before retrieval: a greeting is neither searched nor merged with the history.
+            q = question.strip()
+            return Answer(question=q, rewritten_query=q, lang=lang, not_found=True,
+                          message=SMALL_TALK_ZH if lang == "zh" else SMALL_TALK_EN,
+                          elapsed_ms=(time.perf_counter() - t0) * 1000)
+        rewritten, info, qtype, hits, retriever = self.retrieve(question, history, k=20, docs=docs, years=years)
         answer = Answer(question=question.strip(), rewritten_query=rewritten, hits=hits[:k], lang=lang)
-        if is_small_talk(question):
-            answer.not_found = True
-            answer.message = SMALL_TALK_ZH if lang == "zh" else SMALL_TALK_EN
-            answer.elapsed_ms = (time.perf_counter() - t0) * 1000
-            return answer
         if not hits:
             answer.not_found = True
             answer.message = not_found_message(question)
