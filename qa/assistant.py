@@ -211,10 +211,10 @@ class Assistant:
         if not isinstance(k, int) or not 1 <= k <= 50:
             raise ValueError(f"k={k!r} must be an integer between 1 and 50")
         t0 = time.perf_counter()
-        lang = "zh" if has_cjk(question) else "en"
-        if is_small_talk(validate_question(question)):
+        q = validate_question(question)
+        lang = "zh" if has_cjk(q) else "en"
+        if is_small_talk(q):
             # Decided before retrieval: a greeting is neither searched nor merged with the history.
-            q = question.strip()
             return Answer(question=q, rewritten_query=q, lang=lang, not_found=True,
                           message=SMALL_TALK_ZH if lang == "zh" else SMALL_TALK_EN,
                           elapsed_ms=(time.perf_counter() - t0) * 1000)
