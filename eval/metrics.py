@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
 
-from .cmrc import cmrc_em, cmrc_f1
+from qa.spanmetrics import cmrc_em, cmrc_f1
 
 MIN_EVIDENCE_CHARS = 30
 RETRIEVAL_KS = (1, 5, 10)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from eval.__main__ import main
-from eval.cmrc import cmrc_em, cmrc_f1, mixed_segmentation
+from qa.spanmetrics import cmrc_em, cmrc_f1, mixed_segmentation
 from eval.gold import GoldItem, load_gold, GoldFormatError, validate_gold
 from eval.metrics import (
     METRIC_KEYS, ItemResult, ThresholdError, aggregate, answer_hit, check_thresholds, contains_evidence,

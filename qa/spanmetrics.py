@@ -1,4 +1,5 @@
-"""EM and F1 exactly as CMRC 2018's official evaluation script (``cmrc2018_evaluate.py``).
+"""EM and F1 exactly as CMRC 2018's official evaluation script (``cmrc2018_evaluate.py``); shared by
+``qa.reader`` training (validation) and ``eval`` (reports), so qa never imports eval.
 
 The official script lower-cases and strips the text, drops its list of punctuation marks, keeps
 every Chinese character as its own token and runs ``nltk.word_tokenize`` over the non-Chinese
