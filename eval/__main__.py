@@ -1,7 +1,10 @@
 """Command line of the evaluation harness.
 
-    python -m eval [--gold FILE] [--index DIR] [--json OUT] [--report OUT.md] [--check T.json] [--limit N]
+    python -m eval [--gold FILE] [--split test|fit|all] [--index DIR] [--json OUT] [--report OUT.md] [--check T.json]
     python -m eval validate FILE [--corpus DIR]
+    python -m eval split FILE            (give new items a sealed fit/test split; existing ones never move)
+    python -m eval fit [--gold FILE]     (fit re-ranking weights and the not-found model on the fit split)
+    python -m eval thresholds --result eval/reports/taiyuan_gold.json [--out eval/thresholds.json]
     python -m eval squad --data FILE.json [--questions FILE2.json] [--json OUT] [--report OUT.md] [--limit N]
     python -m eval bench [--json OUT] [--corpus DIR] [--gold FILE] [--limit N]
 
@@ -16,11 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .gold import DEFAULT_CORPUS, DEFAULT_GOLD, GoldFormatError, load_gold, validate_gold
+from .gold import DEFAULT_CORPUS, DEFAULT_GOLD, GoldFormatError, assign_splits, load_gold, validate_gold
 from .metrics import ThresholdError, check_thresholds
 from .report import summary_table, write_markdown
 
-SUBCOMMANDS = ("gold", "validate", "squad", "bench", "ablation", "scale", "loadtest", "channels", "profile")
+SUBCOMMANDS = ("gold", "validate", "split", "fit", "thresholds", "squad", "bench", "ablation", "scale", "loadtest", "channels", "profile")
 
 
 class UsageError(Exception):
@@ -84,6 +87,8 @@ def cmd_gold(argv: list[str]) -> int:
     p.add_argument("--check", help="thresholds JSON; exit 1 when a metric misses its bound")
     p.add_argument("--limit", type=_positive, help="evaluate only the first N questions")
     p.add_argument("--k", type=_positive, default=10, help="passages per question (default 10)")
+    p.add_argument("--split", choices=("test", "fit", "all"), default="test",
+                   help="split reported at the top level and checked by --check (default test; all splits are scored)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--mode", choices=("extractive", "llm"), default="extractive",
                    help="llm: generated + verified answers via WENDA_LLM_URL (adds llm_supported_rate)")
@@ -112,7 +117,8 @@ def cmd_gold(argv: list[str]) -> int:
 
         result = evaluate_llm(assistant, items, k=args.k, name=Path(args.gold).stem, show_progress_bar=not args.quiet)
     else:
-        evaluator = GoldEvaluator(items, k=args.k, name=Path(args.gold).stem, show_progress_bar=not args.quiet)
+        evaluator = GoldEvaluator(items, k=args.k, name=Path(args.gold).stem, show_progress_bar=not args.quiet,
+                                  split=args.split)
         result = evaluator.evaluate(assistant)
     result["meta"]["gold"] = str(args.gold)
     return _finish(result, args, thresholds, title=f"Wenda evaluation — {Path(args.gold).stem}")
@@ -138,6 +144,68 @@ def cmd_validate(argv: list[str]) -> int:
     for f in report.failures:
         print(f"  {f}", file=sys.stderr)
     return 1
+
+
+def cmd_split(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m eval split",
+                                description="Assign the sealed fit/test split to gold items that have none.")
+    p.add_argument("file", nargs="?", default=str(DEFAULT_GOLD), help="gold .jsonl (rewritten in place, atomically)")
+    args = p.parse_args(argv)
+    try:
+        added = assign_splits(args.file)
+        items = load_gold(args.file)
+    except GoldFormatError as exc:
+        raise UsageError(str(exc)) from exc
+    total = {s: sum(1 for it in items if it.split == s) for s in ("fit", "test")}
+    print(f"{args.file}: assigned fit {added['fit']}, test {added['test']}; now fit {total['fit']}, test {total['test']}")
+    return 0
+
+
+GATE_MIN = ("recall@1", "recall@5", "short_answer_hit", "list_recall", "f1", "refusal_accuracy", "citation_precision")
+GATE_MAX = ("confident_wrong_rate", "false_refusal_rate")
+GATE_TYPE_MIN = ("recall@5", "short_answer_hit", "refusal_accuracy")
+
+
+def derive_thresholds(result: dict[str, Any], margin: float = 0.03) -> dict[str, Any]:
+    """The CI gate from a measured result (its reported split): minimums = measured − margin, maximums =
+    measured + margin; per type and language the margin is at least one question's share, so one
+    borderline item cannot fail the gate."""
+    def lo(v: float, m: float) -> float:
+        return max(0.0, round(v - m - 0.005, 2))
+
+    def hi(v: float, m: float) -> float:
+        return min(1.0, round(v + m + 0.005, 2))
+
+    out: dict[str, Any] = {"overall": {}, "by_type": {}, "max": {"overall": {}, "by_type": {}}}
+    o = result["overall"]
+    out["overall"] = {k: lo(o[k], margin) for k in GATE_MIN if o.get(k) is not None}
+    out["max"]["overall"] = {k: hi(o[k], margin) for k in GATE_MAX if o.get(k) is not None}
+    for t, m in result.get("by_type", {}).items():
+        share = max(margin, 1.0 / max(1, m["n"]))
+        mins = {k: lo(m[k], share) for k in GATE_TYPE_MIN if m.get(k) is not None}
+        if mins:
+            out["by_type"][t] = mins
+        if m.get("confident_wrong_rate") is not None:
+            out["max"]["by_type"][t] = {"confident_wrong_rate": hi(m["confident_wrong_rate"], share)}
+    out["_note"] = (f"Derived by `python -m eval thresholds` from the {result.get('split', 'all')} split of a measured "
+                    f"result: minimums = measured − {margin}, maximums = measured + {margin}, per type at least one "
+                    "question's share. Strict metrics (short_answer_hit, confident_wrong_rate). No latency: speed is "
+                    "measured by `python -m eval bench`, never by a timed test. Re-derive with every improvement.")
+    return out
+
+
+def cmd_thresholds(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m eval thresholds", description="Derive the CI gate from a result.")
+    p.add_argument("--result", default="eval/reports/taiyuan_gold.json", help="a result written by python -m eval --json")
+    p.add_argument("--out", default="eval/thresholds.json")
+    p.add_argument("--margin", type=float, default=0.03)
+    args = p.parse_args(argv)
+    try:
+        result = json.loads(Path(args.result).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read result {args.result}: {exc}") from exc
+    _write_json(derive_thresholds(result, args.margin), args.out)
+    return 0
 
 
 def cmd_squad(argv: list[str]) -> int:
@@ -204,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     cmd = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else "gold"
-    handlers = {"gold": cmd_gold, "validate": cmd_validate, "squad": cmd_squad, "bench": cmd_bench,
+    handlers = {"gold": cmd_gold, "validate": cmd_validate, "split": cmd_split, "fit": _lazy("fit"), "thresholds": cmd_thresholds, "squad": cmd_squad, "bench": cmd_bench,
                 "ablation": _lazy("ablation"), "scale": _lazy("scale"), "loadtest": _lazy("loadtest"),
                 "channels": _lazy("channels"), "profile": _lazy("profile")}
     handler = handlers[cmd]

@@ -2,9 +2,11 @@
 
     python -m eval ablation [--gold FILE] [--squad FILE] [--json OUT] [--markdown OUT]
 
-Each row switches on one more technique (weights of qa/retrieval.py's RetrievalConfig and the
-re-ranker); the gold set is scored with all metrics, the SQuAD-format file (CMRC 2018 trial by
-default) with open-retrieval metrics on an index of its paragraphs built once.
+Each row switches on one more technique (weights of qa/retrieval.py's RetrievalConfig, the
+re-ranker, then the answerer: rules, the trained reader with its uncalibrated no-answer score, the
+reader with the fitted not-found model); the gold set's test split is scored with the strict
+metrics, the SQuAD-format file (CMRC 2018 trial by default) with open-retrieval metrics on an index
+of its paragraphs built once.
 """
 from __future__ import annotations
 
@@ -19,33 +21,49 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOW = ("recall@1", "recall@5", "mrr@10", "answer_hit", "f1", "refusal_accuracy", "false_refusal_rate")
+SHOW = ("recall@1", "recall@5", "short_answer_hit", "confident_wrong_rate", "f1", "refusal_accuracy",
+        "false_refusal_rate")
 
 
-def configurations() -> list[tuple[str, dict[str, float], bool]]:
-    """(name, RetrievalConfig overrides, re-rank?) in the order techniques are added."""
+def configurations() -> list[tuple[str, dict[str, float], bool, str]]:
+    """(name, RetrievalConfig overrides, re-rank?, answerer) in the order techniques are added."""
     return [
-        ("BM25 only", {"w_dense": 0, "w_sent": 0, "w_prf": 0}, False),
-        ("dense only (passages)", {"w_bm25": 0, "w_sent": 0, "w_prf": 0}, False),
-        ("+ BM25 fusion (RRF)", {"w_sent": 0, "w_prf": 0}, False),
-        ("+ PRF for English", {"w_sent": 0}, False),
-        ("+ sentence channel", {}, False),
-        ("+ feature re-ranking (full)", {}, True),
+        ("BM25 only", {"w_dense": 0, "w_sent": 0, "w_prf": 0}, False, "rules"),
+        ("dense only (passages)", {"w_bm25": 0, "w_sent": 0, "w_prf": 0}, False, "rules"),
+        ("+ BM25 fusion (RRF)", {"w_sent": 0, "w_prf": 0}, False, "rules"),
+        ("+ PRF for English", {"w_sent": 0}, False, "rules"),
+        ("+ sentence channel", {}, False, "rules"),
+        ("+ feature re-ranking, rules answerer", {}, True, "rules"),
+        ("reader answerer, uncalibrated no-answer", {}, True, "reader-raw"),
+        ("reader answerer + calibration (default)", {}, True, "reader"),
     ]
 
 
-def _assistant(index: Any, embedder: Any, overrides: dict[str, float], rerank: bool) -> Any:
+def _answerer(name: str, embedder: Any, cache: dict[str, Any]) -> Any:
+    """One answerer per kind for the whole run (the reader loads once)."""
+    from qa.answerers import make_answerer
+    from qa.answerers.trained import DEFAULT_REFUSAL, ReaderAnswerer
+
+    if name not in cache:
+        if name == "reader-raw":
+            cache[name] = ReaderAnswerer(embedder, refusal=DEFAULT_REFUSAL)
+        else:
+            cache[name] = make_answerer(name, embedder)
+    return cache[name]
+
+
+def _assistant(index: Any, embedder: Any, overrides: dict[str, float], rerank: bool, answerer: Any = None) -> Any:
     from qa import Assistant
     from qa.rerank import FEATURES, RerankWeights
     from qa.retrieval import RetrievalConfig
 
     config = RetrievalConfig(**overrides)
     if rerank:
-        weights = RerankWeights.load()
+        weights = None  # the fitted weights when they match the index (qa.profile), else the defaults
     else:
         only_fused = {k: (1.0 if k == "fused" else 0.0) for k in FEATURES}
         weights = RerankWeights(dict(only_fused), dict(only_fused))
-    return Assistant(index, embedder, weights=weights, config=config)
+    return Assistant(index, embedder, weights=weights, config=config, answerer=answerer)
 
 
 def run(gold: Path, squad: Path | None) -> dict[str, Any]:
@@ -62,8 +80,9 @@ def run(gold: Path, squad: Path | None) -> dict[str, Any]:
     base = Assistant.load(build_if_missing=True, embedder=embedder)
     items = load_gold(gold)
     out: dict[str, Any] = {"gold": {}, "squad": {}}
-    for name, overrides, rerank in configurations():
-        a = _assistant(base.index, embedder, overrides, rerank)
+    answerers: dict[str, Any] = {}
+    for name, overrides, rerank, kind in configurations():
+        a = _assistant(base.index, embedder, overrides, rerank, _answerer(kind, embedder, answerers))
         out["gold"][name] = GoldEvaluator(items, name=name, show_progress_bar=False).evaluate(a)["overall"]
         log.info("gold %s: %s", name, out["gold"][name])
     if squad:
@@ -72,8 +91,8 @@ def run(gold: Path, squad: Path | None) -> dict[str, Any]:
         try:
             build_index(write_corpus(data, tmp / "corpus"), tmp / "index", embedder, progress=True)
             index = load_index(tmp / "index", embedder)
-            for name, overrides, rerank in configurations():
-                a = _assistant(index, embedder, overrides, rerank)
+            for name, overrides, rerank, kind in configurations():
+                a = _assistant(index, embedder, overrides, rerank, _answerer(kind, embedder, answerers))
                 out["squad"][name] = SquadEvaluator(data.questions, name=name, show_progress_bar=False).evaluate(a)["overall"]
                 log.info("squad %s: %s", name, out["squad"][name])
         finally:
@@ -84,7 +103,7 @@ def run(gold: Path, squad: Path | None) -> dict[str, Any]:
 def to_markdown(result: dict[str, Any]) -> str:
     """Tables of the main metrics per configuration."""
     lines = []
-    for part, title in (("gold", "Gold set (data/gold/taiyuan_gold.jsonl)"), ("squad", "CMRC 2018 trial, open retrieval")):
+    for part, title in (("gold", "Gold set, test split (data/gold/taiyuan_gold.jsonl)"), ("squad", "CMRC 2018 trial, open retrieval")):
         rows = result.get(part) or {}
         if not rows:
             continue

@@ -7,8 +7,11 @@ One JSON object per line::
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +29,11 @@ LANGS: tuple[str, ...] = ("zh", "en")
 FIELDS: dict[str, type] = {
     "id": str, "question": str, "answers": list, "evidence": list, "doc": list, "type": str, "lang": str,
 }
+# Optional fields: earlier turns of a follow-up, the elements of a list answer, what form the answer
+# takes (decides how it is scored, see eval.metrics.answer_form), and the sealed split.
+OPTIONAL: dict[str, type] = {"history": list, "list": list, "form": str, "split": str}
+FORMS: tuple[str, ...] = ("short", "list", "explain")
+SPLITS: tuple[str, ...] = ("fit", "test")
 
 
 class GoldFormatError(ValueError):
@@ -44,6 +52,10 @@ class GoldItem:
         doc: Corpus file names the evidence comes from.
         type: One of :data:`TYPES`.
         lang: "zh" or "en".
+        history: Earlier questions of the conversation (a follow-up item), oldest first.
+        elements: Elements of a list answer (JSON key ``list``; scored by list recall).
+        form: "short", "list" or "explain" ("" = by type: list/explain types are their own form).
+        split: "fit" (may be looked at and fitted on) or "test" (sealed: only scored); "" = unassigned.
     """
 
     id: str
@@ -53,10 +65,23 @@ class GoldItem:
     doc: list[str] = field(default_factory=list)
     type: str = "number"
     lang: str = "zh"
+    history: list[str] = field(default_factory=list)
+    elements: list[str] = field(default_factory=list)
+    form: str = ""
+    split: str = ""
 
     @property
     def answerable(self) -> bool:
         return self.type != "none"
+
+    @property
+    def answer_form(self) -> str:
+        """How the answer is scored: "short" (the bold short answer must hold it), "list" or "explain"."""
+        if self.form:
+            return self.form
+        if self.type in ("list", "explain"):
+            return self.type
+        return "list" if self.elements else "short"
 
 
 def read_jsonl(path: str | Path) -> tuple[list[tuple[int, Any]], list[str]]:
@@ -95,6 +120,15 @@ def schema_problems(obj: Any) -> list[str]:
             out.append(f"field {name!r} must be a {kind.__name__}, got {type(obj[name]).__name__}")
         elif kind is list and not all(isinstance(x, str) for x in obj[name]):
             out.append(f"field {name!r} must be a list of strings")
+    for name, kind in OPTIONAL.items():
+        if name in obj and not isinstance(obj[name], kind):
+            out.append(f"field {name!r} must be a {kind.__name__}, got {type(obj[name]).__name__}")
+        elif name in obj and kind is list and not all(isinstance(x, str) and x.strip() for x in obj[name]):
+            out.append(f"field {name!r} must be a list of non-empty strings")
+    if isinstance(obj.get("form"), str) and obj["form"] and obj["form"] not in FORMS:
+        out.append(f"form {obj['form']!r} is not one of {', '.join(FORMS)}")
+    if isinstance(obj.get("split"), str) and obj["split"] and obj["split"] not in SPLITS:
+        out.append(f"split {obj['split']!r} is not one of {', '.join(SPLITS)}")
     if isinstance(obj.get("id"), str) and not obj["id"].strip():
         out.append("empty id")
     if isinstance(obj.get("question"), str) and not obj["question"].strip():
@@ -124,7 +158,8 @@ def load_gold(path: str | Path) -> list[GoldItem]:
             problems.append(f"line {no}: duplicate id {obj['id']!r}")
             continue
         seen.add(obj["id"])
-        items.append(GoldItem(**{k: obj[k] for k in FIELDS}))
+        extra = {("elements" if k == "list" else k): obj[k] for k in OPTIONAL if k in obj}
+        items.append(GoldItem(**{k: obj[k] for k in FIELDS}, **extra))
     if problems:
         raise GoldFormatError(f"{path}: " + "; ".join(problems[:10]) + (" ..." if len(problems) > 10 else ""))
     if not items:
@@ -180,6 +215,9 @@ def _item_problems(obj: dict[str, Any], corpus_dir: Path, doc_cache: dict[str, s
             out.append("an evidence string is blank")
         elif texts and not any(ew in t for t in texts):
             out.append(f"evidence not found verbatim in {', '.join(docs)}: {e[:40]!r}")
+    for element in obj.get("list", []):
+        if not any(strip_ws(element) in ew for ew in ev_ws):
+            out.append(f"list element {element!r} is not inside any evidence")
     inside = [a for a in answers if strip_ws(a) and any(strip_ws(a) in ew for ew in ev_ws)]
     if qtype == "en":
         if answers and not inside:
@@ -229,3 +267,55 @@ def validate_gold(path: str | Path, corpus_dir: str | Path = DEFAULT_CORPUS) -> 
     report.by_type = {t: types[t] for t in TYPES if types[t]}
     report.by_lang = {lang: langs[lang] for lang in LANGS if langs[lang]}
     return report
+
+
+def assign_splits(path: str | Path, test_share: float = 0.5) -> dict[str, int]:
+    """Give every item of a gold file without a ``split`` one; existing splits never change.
+
+    The split is made once and then sealed: items are stratified by (type, lang, follow-up or not)
+    and, within a stratum, taken in the order of the sha256 of their id, each going to whichever
+    split is further below its share, so the result depends only on the ids. The file is rewritten
+    atomically with ``"split"`` added to the new items.
+
+    Returns:
+        Counts of items newly assigned to "fit" and "test".
+
+    Raises:
+        GoldFormatError: unreadable file or invalid records.
+    """
+    path = Path(path)
+    load_gold(path)  # schema check first: never rewrite a broken file
+    records, _ = read_jsonl(path)
+    objs = [obj for _, obj in records]
+    strata: dict[tuple[str, str, bool], list[dict[str, Any]]] = {}
+    for obj in objs:
+        strata.setdefault((obj["type"], obj["lang"], bool(obj.get("history"))), []).append(obj)
+    added = {"fit": 0, "test": 0}
+    for group in strata.values():
+        counts = Counter(o.get("split") for o in group if o.get("split"))
+        for obj in sorted((o for o in group if not o.get("split")),
+                          key=lambda o: hashlib.sha256(o["id"].encode("utf-8")).hexdigest()):
+            total = counts["test"] + counts["fit"] + 1
+            split = "test" if counts["test"] < test_share * total else "fit"
+            obj["split"] = split
+            counts[split] += 1
+            added[split] += 1
+    text = "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objs)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return added
+
+
+def select_split(items: list[GoldItem], split: str) -> list[GoldItem]:
+    """The items of one split ("fit", "test"; "all" keeps every item)."""
+    if split == "all":
+        return list(items)
+    if split not in SPLITS:
+        raise GoldFormatError(f"split {split!r} is not one of {', '.join(SPLITS)}, all")
+    return [it for it in items if it.split == split]

@@ -84,7 +84,7 @@ def evaluate_llm(assistant: Any, items: Sequence[GoldItem], k: int = 10, name: s
         t0 = time.perf_counter()
         gen, error = None, None
         try:
-            gen = generate(assistant, item.question, **kwargs)
+            gen = generate(assistant, item.question, history=item.history or None, **kwargs)
         except QuestionError as exc:
             error = f"QuestionError: {exc}"
         ms = (time.perf_counter() - t0) * 1000

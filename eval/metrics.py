@@ -10,23 +10,24 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from qa.spanmetrics import cmrc_em, cmrc_f1
 
 MIN_EVIDENCE_CHARS = 30
 RETRIEVAL_KS = (1, 5, 10)
 METRIC_KEYS: tuple[str, ...] = (
-    "n", "recall@1", "recall@5", "recall@10", "mrr@10", "answer_hit", "em", "f1",
-    "refusal_accuracy", "false_refusal_rate", "citation_precision", "latency_ms_p50", "latency_ms_p95",
+    "n", "recall@1", "recall@5", "recall@10", "mrr@10", "short_answer_hit", "list_recall", "confident_wrong_rate",
+    "answer_hit", "em", "f1", "refusal_accuracy", "false_refusal_rate", "citation_precision",
+    "latency_ms_p50", "latency_ms_p95",
 )
-MAIN_METRICS: tuple[str, ...] = ("recall@1", "recall@5", "answer_hit", "f1", "citation_precision")
+MAIN_METRICS: tuple[str, ...] = ("recall@1", "recall@5", "short_answer_hit", "f1", "confident_wrong_rate")
 _WS = re.compile(r"\s+")
 
 __all__ = [
     "METRIC_KEYS", "MAIN_METRICS", "MIN_EVIDENCE_CHARS", "ItemResult", "aggregate", "answer_hit", "check_thresholds",
-    "cmrc_em", "cmrc_f1", "contains_evidence", "first_hit_rank", "mrr_at_k", "percentile", "recall_at_k", "strip_ws",
-    "supports",
+    "cmrc_em", "cmrc_f1", "confident_wrong", "contains_answer", "contains_evidence", "first_hit_rank", "list_recall",
+    "mrr_at_k", "percentile", "recall_at_k", "strict_hit", "strip_ws", "supports",
 ]
 
 
@@ -104,6 +105,78 @@ def answer_hit(answers: Iterable[str], short_answer: str, sentence: str = "", su
     return False
 
 
+def _answer_pattern(gold: str) -> re.Pattern:
+    """A gold answer as a pattern that matches figures only on number boundaries.
+
+    ``45`` must not match inside ``12345`` nor ``7`` inside ``17个`` or ``7.5``: a gold answer that
+    starts (ends) with a digit must not be preceded (followed) by another digit or a decimal/grouping
+    mark joined to a digit.
+    """
+    pre = r"(?<!\d)(?<!\d[.,])" if gold[:1].isdigit() else ""
+    post = r"(?!\d)(?![.,]\d)" if gold[-1:].isdigit() else ""
+    return re.compile(pre + re.escape(gold) + post)
+
+
+def contains_answer(gold: str, text: str) -> bool:
+    """Whether ``text`` holds the gold answer (whitespace and case ignored, figures on number boundaries)."""
+    g, t = strip_ws(gold).lower(), strip_ws(text).lower()
+    if not g or not t:
+        return False
+    if not any(ch.isdigit() for ch in g):
+        return g in t
+    return _answer_pattern(g).search(t) is not None
+
+
+def _shown(short_answer: str, sentence: str, summary: Iterable[str]) -> str:
+    return "\n".join([short_answer or "", sentence or "", *summary])
+
+
+def strict_hit(answers: Iterable[str], form: str, short_answer: str, sentence: str = "", summary: Iterable[str] = (),
+               not_found: bool = False) -> bool:
+    """The strict answer metric: what the user reads holds a whole gold answer.
+
+    ``form == "short"`` (figure, name, date questions): a gold answer inside the bold **short answer**;
+    an answer without a short answer is a miss. ``"list"``/``"explain"``: inside the short answer, the
+    shown sentence or the summary. A refusal is a miss.
+    """
+    if not_found:
+        return False
+    golds = [a for a in answers if strip_ws(a)]
+    if form == "short":
+        return any(contains_answer(g, short_answer) for g in golds)
+    shown = _shown(short_answer, sentence, summary)
+    return any(contains_answer(g, shown) for g in golds)
+
+
+def list_recall(elements: Sequence[str], short_answer: str, sentence: str = "", summary: Iterable[str] = (),
+                not_found: bool = False) -> float | None:
+    """Share of a list answer's elements shown (short answer, sentence or summary); None without elements."""
+    elements = [e for e in elements if strip_ws(e)]
+    if not elements:
+        return None
+    if not_found:
+        return 0.0
+    shown = _shown(short_answer, sentence, summary)
+    return sum(contains_answer(e, shown) for e in elements) / len(elements)
+
+
+def confident_wrong(answerable: bool, form: str, hit: bool, short_answer: str, not_found: bool,
+                    recall: float | None = None) -> bool:
+    """Answered, not refused, and wrong: the error users hate most.
+
+    Unanswerable item: any answer. Short-form item: a short answer that holds no gold answer (an
+    answer without a short answer is a miss, not a confident error). List/explain item: nothing shown
+    holds a gold answer (nor any list element).
+    """
+    if not_found:
+        return False
+    if not answerable:
+        return True
+    if form == "short":
+        return bool(strip_ws(short_answer)) and not hit
+    return not hit and not recall
+
+
 def percentile(values: Sequence[float], q: float) -> float | None:
     """The q-th percentile with linear interpolation (numpy's default), None for no values."""
     if not values:
@@ -123,7 +196,10 @@ class ItemResult:
         type: Question type (gold ``type``; "squad" or "none" for SQuAD files).
         answerable: False for unanswerable questions (type "none").
         rank: 1-based rank of the first relevant retrieved passage, None when none was retrieved.
-        answer_hit: A gold answer is in the short answer (or the sentence/summary).
+        answer_hit: A gold answer is in the short answer (or the sentence/summary): the lenient, old metric.
+        strict_hit: :func:`strict_hit` (reported as ``short_answer_hit``).
+        list_recall: :func:`list_recall`, None for items without list elements.
+        confident_wrong: :func:`confident_wrong`.
         em: CMRC exact match of the short answer.
         f1: CMRC F1 of the short answer.
         not_found: The assistant declined to answer.
@@ -138,6 +214,9 @@ class ItemResult:
     answerable: bool
     rank: int | None = None
     answer_hit: bool = False
+    strict_hit: bool = False
+    list_recall: float | None = None
+    confident_wrong: bool = False
     em: float = 0.0
     f1: float = 0.0
     not_found: bool = False
@@ -173,6 +252,9 @@ def aggregate(results: Sequence[ItemResult], ks: Sequence[int] = RETRIEVAL_KS) -
     for k in ks:
         out[f"recall@{k}"] = _round(recall_at_k(ranks, k), 4)
     out["mrr@10"] = _round(mrr_at_k(ranks, 10), 4)
+    out["short_answer_hit"] = _round(_mean([float(r.strict_hit) for r in ans]), 4)
+    out["list_recall"] = _round(_mean([r.list_recall for r in ans if r.list_recall is not None]), 4)
+    out["confident_wrong_rate"] = _round(_mean([float(r.confident_wrong) for r in results]), 4)
     out["answer_hit"] = _round(_mean([float(r.answer_hit) for r in ans]), 4)
     out["em"] = _round(_mean([r.em for r in ans]), 4)
     out["f1"] = _round(_mean([r.f1 for r in ans]), 4)
@@ -186,11 +268,12 @@ def aggregate(results: Sequence[ItemResult], ks: Sequence[int] = RETRIEVAL_KS) -
     return {key: out.get(key) for key in METRIC_KEYS}
 
 
-def group_by_type(results: Sequence[ItemResult], order: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
-    """:func:`aggregate` per type, types in ``order`` first, then the others alphabetically."""
-    types = {r.type for r in results}
-    ordered = [t for t in order if t in types] + sorted(types - set(order))
-    return {t: aggregate([r for r in results if r.type == t]) for t in ordered}
+def group_by_type(results: Sequence[ItemResult], order: Sequence[str] = (),
+                  key: Callable[[ItemResult], str] = lambda r: r.type) -> dict[str, dict[str, Any]]:
+    """:func:`aggregate` per group (default: per type), ``order`` first, then the others alphabetically."""
+    groups = {key(r) for r in results}
+    ordered = [t for t in order if t in groups] + sorted(groups - set(order))
+    return {t: aggregate([r for r in results if key(r) == t]) for t in ordered}
 
 
 class ThresholdError(ValueError):

@@ -12,7 +12,8 @@ log = logging.getLogger(__name__)
 MAX_MISSES = 80
 
 SHORT_NAMES = {
-    "recall@1": "R@1", "recall@5": "R@5", "recall@10": "R@10", "mrr@10": "MRR", "answer_hit": "hit",
+    "recall@1": "R@1", "recall@5": "R@5", "recall@10": "R@10", "mrr@10": "MRR", "answer_hit": "hit(lenient)",
+    "short_answer_hit": "strictHit", "list_recall": "listRec", "confident_wrong_rate": "confWrong",
     "em": "EM", "f1": "F1", "refusal_accuracy": "refuse", "false_refusal_rate": "falseRef",
     "citation_precision": "citeP", "latency_ms_p50": "p50ms", "latency_ms_p95": "p95ms",
 }
@@ -31,17 +32,32 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def summary_table(result: dict[str, Any]) -> str:
-    """Fixed-width table: one row per type plus the overall row, main metric columns."""
-    cols = [k for k in METRIC_KEYS]
-    heads = ["type"] + [SHORT_NAMES.get(c, c) for c in cols]
+def _group_rows(result: dict[str, Any], cols: list[str]) -> list[list[str]]:
     rows = [[t] + [fmt(m.get(c)) for c in cols] for t, m in result.get("by_type", {}).items()]
+    rows += [[f"lang {lang}"] + [fmt(m.get(c)) for c in cols] for lang, m in (result.get("by_lang") or {}).items()]
+    if result.get("followup"):
+        rows.append(["follow-ups"] + [fmt(result["followup"].get(c)) for c in cols])
+    return rows
+
+
+def summary_table(result: dict[str, Any]) -> str:
+    """Fixed-width table: one row per type, language and follow-ups, the overall row of the reported
+    split, and the overall rows of the other splits (labelled)."""
+    cols = [k for k in METRIC_KEYS]
+    split = result.get("split", "all")
+    heads = [f"[{split}] group"] + [SHORT_NAMES.get(c, c) for c in cols]
+    rows = _group_rows(result, cols)
     rows.append(["OVERALL"] + [fmt(result["overall"].get(c)) for c in cols])
+    for other, summary in (result.get("splits") or {}).items():
+        if other != split:
+            rows.append([f"({other} split)"] + [fmt(summary["overall"].get(c)) for c in cols])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
     line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(heads, widths)))
     out = [line, "-" * len(line)]
     for r in rows:
         if r[0] == "OVERALL":
+            out.append("-" * len(line))
+        if r[0].startswith("(") and not out[-1].startswith("-"):
             out.append("-" * len(line))
         out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
     return "\n".join(out)
@@ -98,29 +114,45 @@ def write_markdown(result: dict[str, Any], path: str | Path, title: str = "Wenda
     info = [f"{k}: `{meta[k]}`" for k in ("date", "model", "git_commit", "name", "k", "seconds") if meta.get(k) is not None]
     if info:
         parts += ["Run — " + " · ".join(info), ""]
+    split = result.get("split", "all")
+    splits = result.get("splits") or {}
     parts += [
         "Retrieval hit = a retrieved passage holds an evidence string (or ≥30 consecutive characters of it), "
-        "whitespace ignored. answer_hit = a gold answer inside the short answer (else the sentence/summary). "
-        "EM/F1 = CMRC 2018 official rules on the short answer. Unanswerable (`none`) items count only in "
-        "refusal_accuracy; latency is wall time per `ask` in ms.",
-        "", "## Overall", "",
+        "whitespace ignored. **short_answer_hit** (strict) = for figure/name/date questions a whole gold answer "
+        "inside the bold short answer (no short answer = miss); for list/explain questions inside the shown "
+        "sentence or summary; figures match on number boundaries (`45` never matches inside `12345`). "
+        "list_recall = share of a list answer's elements shown. **confident_wrong_rate** = answered (not refused) "
+        "and wrong: a short answer holding no gold answer, or any answer to an unanswerable question (over all "
+        "items of a group). answer_hit = the old lenient metric (short answer, else sentence/summary), kept for "
+        "comparison. EM/F1 = CMRC 2018 official rules on the short answer. refusal_accuracy over unanswerable "
+        "(`none`) items; latency is wall time per `ask` in ms.",
+        "",
+        f"## {split} split" + (" (sealed: scored, never looked at while changing the code)" if split == "test" else ""),
+        "",
         _md_table(["metric", "value"], [[k, fmt(result["overall"].get(k))] for k in METRIC_KEYS]),
-        "", "## By type", "",
-        _md_table(["type"] + list(METRIC_KEYS),
-                  [[t] + [fmt(m.get(k)) for k in METRIC_KEYS] for t, m in result.get("by_type", {}).items()]),
+        "", "### By type, language, follow-ups", "",
+        _md_table(["group"] + list(METRIC_KEYS),
+                  [r for r in _group_rows(result, list(METRIC_KEYS))]),
         "",
     ]
+    others = {k: v for k, v in splits.items() if k != split}
+    if others:
+        parts += ["## Other splits (labelled; the fit split is what fitting and hand rules may look at)", "",
+                  _md_table(["split"] + list(METRIC_KEYS),
+                            [[k] + [fmt(v["overall"].get(m)) for m in METRIC_KEYS] for k, v in others.items()]), ""]
     if png is not None:
         parts += [f"![main metrics by type]({png.name})", ""]
-    misses = [it for it in result.get("items", []) if it.get("answerable") and not it.get("answer_hit")]
+    items = [it for it in result.get("items", []) if split == "all" or it.get("split", "all") == split]
+    misses = [it for it in items if (it.get("answerable") and not it.get("strict_hit")) or it.get("confident_wrong")]
     if misses:
         shown = misses[:MAX_MISSES]
         note = f" — first {MAX_MISSES} of {len(misses)}" if len(misses) > MAX_MISSES else f" — {len(misses)}"
-        parts += [f"## Misses (answerable, answer_hit = false){note}", "",
-                  _md_table(["id", "type", "rank", "not_found", "question", "short answer", "gold"],
-                            [[str(it["id"]), str(it["type"]), fmt(it.get("first_hit_rank")), str(it.get("not_found")),
-                              _cell(it.get("question", "")), _cell(it.get("short_answer", "")),
-                              _cell(" / ".join(it.get("gold_answers", [])))] for it in shown]), ""]
+        parts += [f"## Misses of the {split} split (strict: no whole gold answer shown, or confidently wrong){note}", "",
+                  _md_table(["id", "type", "what went wrong", "question", "short answer", "gold"],
+                            [[str(it["id"]), str(it["type"]), _why(it), _cell(_question(it)),
+                              _cell(it.get("short_answer", "")),
+                              _cell(" / ".join(it.get("gold_answers", [])) or "(not in the documents)")]
+                             for it in shown]), ""]
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
 
@@ -128,3 +160,21 @@ def write_markdown(result: dict[str, Any], path: str | Path, title: str = "Wenda
 def _cell(text: str, limit: int = 60) -> str:
     text = " ".join(str(text).split()).replace("|", "\\|")
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _question(item: dict[str, Any]) -> str:
+    history = item.get("history") or []
+    return (" → ".join(history) + " → " if history else "") + str(item.get("question", ""))
+
+
+def _why(item: dict[str, Any]) -> str:
+    """A short label of what went wrong with one item."""
+    if not item.get("answerable"):
+        return "answered, should refuse"
+    if item.get("not_found"):
+        return "refused" + ("" if item.get("first_hit_rank") else ", passage not retrieved")
+    if item.get("confident_wrong"):
+        return "wrong short answer" if item.get("short_answer") else "wrong sentence"
+    if item.get("form") == "short" and not item.get("short_answer"):
+        return "no short answer"
+    return "answer not shown"

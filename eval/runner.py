@@ -11,7 +11,8 @@ from typing import Any, Callable, Sequence
 from tqdm import tqdm
 
 from .gold import TYPES, GoldItem
-from .metrics import ItemResult, aggregate, answer_hit, cmrc_em, cmrc_f1, first_hit_rank, group_by_type, supports
+from .metrics import (ItemResult, aggregate, answer_hit, cmrc_em, cmrc_f1, confident_wrong, first_hit_rank,
+                      group_by_type, list_recall, strict_hit, supports)
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,14 @@ def run_meta(assistant: Any = None, **extra: Any) -> dict[str, Any]:
     return meta
 
 
-def timed_ask(assistant: Any, question: str, k: int) -> tuple[Any, float, str | None]:
-    """(answer or None, wall-clock ms, error message) for one question."""
+def timed_ask(assistant: Any, question: str, k: int,
+              history: Sequence[str] | None = None) -> tuple[Any, float, str | None]:
+    """(answer or None, wall-clock ms, error message) for one question (a follow-up gets its history)."""
     from qa import QuestionError
 
     t0 = time.perf_counter()
     try:
-        answer = assistant.ask(question, k=k)
+        answer = assistant.ask(question, history=list(history) if history else None, k=k)
         error = None
     except QuestionError as exc:
         answer, error = None, f"QuestionError: {exc}"
@@ -99,14 +101,22 @@ def score_gold_item(item: GoldItem, answer: Any, latency_ms: float, error: str |
     if item.answerable:
         result.rank = first_hit_rank(texts, item.evidence)
         result.answer_hit = answer_hit(item.answers, f["short_answer"], f["sentence"], f["summary"], f["not_found"])
+        result.strict_hit = strict_hit(item.answers, item.answer_form, f["short_answer"], f["sentence"], f["summary"],
+                                       f["not_found"])
+        result.list_recall = list_recall(item.elements, f["short_answer"], f["sentence"], f["summary"], f["not_found"])
         short = "" if f["not_found"] else f["short_answer"]
         result.em = cmrc_em(item.answers, short)
         result.f1 = cmrc_f1(item.answers, short)
         result.cited_total = len(f["citations"])
         result.cited_ok = sum(1 for c in f["citations"] if supports(c.text, item.evidence, item.answers))
+    result.confident_wrong = confident_wrong(item.answerable, item.answer_form, result.strict_hit, f["short_answer"],
+                                             f["not_found"], result.list_recall)
     result.details = {
         "question": item.question,
+        "history": item.history,
         "lang": item.lang,
+        "split": item.split or "all",
+        "form": item.answer_form,
         "gold_answers": item.answers,
         "gold_doc": item.doc,
         "short_answer": f["short_answer"],
@@ -121,6 +131,29 @@ def score_gold_item(item: GoldItem, answer: Any, latency_ms: float, error: str |
     return result
 
 
+def summarize(results: Sequence[ItemResult]) -> dict[str, Any]:
+    """Metrics of a group: ``overall``, ``by_type``, ``by_lang`` and ``followup`` (items with a history)."""
+    followups = [r for r in results if r.details.get("history")]
+    return {
+        "overall": aggregate(results),
+        "by_type": group_by_type(results, TYPES),
+        "by_lang": group_by_type(results, ("zh", "en"), key=lambda r: r.details.get("lang", "zh")),
+        "followup": aggregate(followups) if followups else None,
+    }
+
+
+def summarize_splits(results: Sequence[ItemResult], primary: str = "test") -> dict[str, Any]:
+    """:func:`summarize` of every split present (and "all"), the ``primary`` one also at the top level.
+
+    Falls back to "all" when no item carries the primary split (a gold file without splits).
+    """
+    splits = {s: [r for r in results if r.details.get("split") == s] for s in ("test", "fit")}
+    summaries = {s: summarize(rs) for s, rs in splits.items() if rs}
+    summaries["all"] = summarize(results)
+    chosen = primary if primary in summaries else "all"
+    return {**summaries[chosen], "split": chosen, "splits": summaries}
+
+
 class GoldEvaluator:
     """Evaluate an Assistant on gold items (sentence-transformers style callable).
 
@@ -133,13 +166,16 @@ class GoldEvaluator:
         name: Name recorded in the result's meta.
         show_progress_bar: Show a tqdm bar.
         warmup: Questions asked once, untimed and unscored, before the run (steadier latency).
+        split: The split reported at the top level ("test", "fit" or "all"); items of the other
+            split are scored too and reported under ``splits``.
     """
 
-    primary_metric = "recall@5"
+    primary_metric = "short_answer_hit"
 
     def __init__(self, items: Sequence[GoldItem], k: int = 10, name: str = "gold", show_progress_bar: bool = True,
-                 warmup: int = 1) -> None:
+                 warmup: int = 1, split: str = "test") -> None:
         self.items = list(items)
+        self.split = split
         self.k = k
         self.name = name
         self.show_progress_bar = show_progress_bar
@@ -152,7 +188,7 @@ class GoldEvaluator:
         results = []
         bar = tqdm(self.items, desc=f"eval {self.name}", unit="q", disable=not self.show_progress_bar)
         for item in bar:
-            answer, ms, error = timed_ask(assistant, item.question, self.k)
+            answer, ms, error = timed_ask(assistant, item.question, self.k, item.history)
             if error:
                 log.warning("%s: %s", item.id, error)
             res = score_gold_item(item, answer, ms, error)
@@ -162,15 +198,18 @@ class GoldEvaluator:
         return results
 
     def evaluate(self, assistant: Any) -> dict[str, Any]:
-        """Full result: ``overall``, ``by_type``, ``items`` and ``meta``."""
+        """Full result: the primary split's ``overall``, ``by_type``, ``by_lang``, ``followup``; every
+        split under ``splits``; ``items`` and ``meta``.
+
+        The primary split is ``self.split``: "test" (the sealed split, default when the items have
+        one), "fit", or "all".
+        """
         t0 = time.perf_counter()
         results = self.run(assistant)
-        out = {
-            "overall": aggregate(results),
-            "by_type": group_by_type(results, TYPES),
-            "items": [r.to_dict() for r in results],
-            "meta": run_meta(assistant, name=self.name, k=self.k, seconds=round(time.perf_counter() - t0, 1)),
-        }
+        out = summarize_splits(results, self.split)
+        out["items"] = [r.to_dict() for r in results]
+        out["meta"] = run_meta(assistant, name=self.name, k=self.k, split=out["split"],
+                               seconds=round(time.perf_counter() - t0, 1))
         self.last_result = out
         return out
 

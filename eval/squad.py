@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from tqdm import tqdm
 
-from .metrics import ItemResult, aggregate, answer_hit, cmrc_em, cmrc_f1, group_by_type
+from .metrics import ItemResult, aggregate, answer_hit, cmrc_em, cmrc_f1, confident_wrong, group_by_type, strict_hit
 from .runner import run_meta, timed_ask, warm_up
 
 log = logging.getLogger(__name__)
@@ -165,10 +165,12 @@ def score_squad_item(q: SquadQuestion, answer: Any, latency_ms: float, error: st
     if q.answerable:
         r.rank = next((i for i, h in enumerate(hits, 1) if h.passage.doc_id == q.doc_id), None)
         r.answer_hit = answer_hit(q.answers, short, sentence, summary, not_found)
+        r.strict_hit = strict_hit(q.answers, "short", short, sentence, summary, not_found)
         r.em = cmrc_em(q.answers, short)
         r.f1 = cmrc_f1(q.answers, short)
         r.cited_total = len(cits)
         r.cited_ok = sum(1 for c in cits if c.doc_id == q.doc_id)
+    r.confident_wrong = confident_wrong(q.answerable, "short", r.strict_hit, short, not_found)
     r.details = {
         "question": q.question, "gold_answers": q.answers, "gold_doc": q.doc_id,
         "short_answer": answer.short_answer if answer is not None else "", "sentence": sentence,

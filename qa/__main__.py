@@ -46,23 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--style", default="auto", choices=["auto", "short", "summary"])
     a.add_argument("--history", action="append", default=[], help="a previous question (repeat, oldest first)")
     a.add_argument("--json", action="store_true", help="print the answer as JSON")
-    f = sub.add_parser("fit", help="fit re-ranking weights and refusal calibration on a gold set")
-    f.add_argument("--gold", default="data/gold/taiyuan_gold.jsonl")
-    f.add_argument("--index", help="index directory (default: the bundled corpus's)")
-    f.add_argument("--folds", type=int, default=2)
-    f.add_argument("--calibration-only", action="store_true",
-                   help="keep the re-ranking weights, refit only the not-found model")
     args = parser.parse_args(argv)
-    if args.cmd == "fit":
-        from pathlib import Path
-
-        from .fit import fit
-
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        report = fit(Assistant.load(args.index, build_if_missing=args.index is None), Path(args.gold), folds=args.folds,
-                     calibration_only=args.calibration_only)
-        print(json.dumps(report, ensure_ascii=False, indent=1))
-        return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         assistant = Assistant.load(args.index, build_if_missing=args.index is None)

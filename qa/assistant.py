@@ -1,7 +1,6 @@
 """The Assistant: rewrite → hybrid retrieval → re-ranking → extractive answer with citations."""
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -16,19 +15,17 @@ from index.builder import LoadedIndex, build_index, default_index_dir, load_inde
 from index.embed import Embedder
 from index.textproc import has_cjk
 
-from .answer import extract_short, make_citation, mmr_summary, not_found_message, rank_sentences, sentence_coverage
-from .rerank import WEIGHTS_FILE, Reranker, RerankWeights, question_type, requested_unit, unit_pattern
+from .answer import not_found_message
+from .answerers import Answerer, AnswerRequest, make_answerer
+from .profile import load_fitted
+from .rerank import Reranker, RerankWeights, question_type, requested_unit, unit_pattern
 from .retrieval import HybridRetriever, RetrievalConfig
 from .rewrite import rewrite
-from .types import Answer, Citation, SummarySentence
+from .types import Answer
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
-# A sentence supplying the asked figure must contain at least this idf-weighted share of the
-# question's topic terms. Answerable gold questions bottom out at 0.27; sentences about another
-# indicator share none of the specific terms (0.0), so the bound sits well clear of both.
-MIN_FIGURE_SENTENCE_COVERAGE = 0.2
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = PROJECT_ROOT / "data" / "corpus" / "taiyuan"
 
@@ -69,6 +66,12 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
+# Not-found model before any fit: the code's defaults (eval/fit.py starts every fold from these too).
+DEFAULT_CALIBRATION: dict[str, float] = {
+    "zh_bias": -3.0, "zh_cov": 4.0, "zh_dense": 2.0, "en_bias": -12.0, "en_dense": 15.0, "threshold": 0.5,
+}
+
+
 class Assistant:
     """Question answering over one index directory.
 
@@ -76,28 +79,25 @@ class Assistant:
     """
 
     def __init__(self, index: LoadedIndex, embedder: Embedder, weights: RerankWeights | None = None,
-                 config: RetrievalConfig | None = None) -> None:
+                 config: RetrievalConfig | None = None, answerer: str | Answerer | None = None) -> None:
         self.embedder = embedder
-        self.weights = weights or RerankWeights.load()
+        # The answer step is a configuration choice (WENDA_ANSWERER), never the UI's.
+        self.answerer = answerer if isinstance(answerer, Answerer) else make_answerer(answerer, embedder)
+        self._given_weights = weights
         self.config = config or RetrievalConfig()
-        self.calibration = self._load_calibration()
         self._lock = threading.RLock()
         self._set_index(index)
 
     def _set_index(self, index: LoadedIndex) -> None:
+        # Fitted parameters apply only to the model and documents they were fitted on (qa.profile).
+        fitted = load_fitted(index.manifest)
+        self.weights = self._given_weights or RerankWeights.from_fitted(fitted)
+        self.calibration = dict(DEFAULT_CALIBRATION, **(fitted or {}).get("calibration", {}))
         self.index = index
         self.retriever = HybridRetriever(index, self.embedder, self.config)
         self.reranker = Reranker(self.retriever, self.weights)
         self._doc_of_row = np.array([p.doc_id for p in index.passages], dtype=object)
         self._year_of_row = np.array([p.year or 0 for p in index.passages])
-
-    @staticmethod
-    def _load_calibration() -> dict[str, float]:
-        default = {"zh_bias": -3.0, "zh_cov": 4.0, "zh_dense": 2.0, "en_bias": -12.0, "en_dense": 15.0, "threshold": 0.5}
-        if WEIGHTS_FILE.exists():
-            data = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
-            default.update(data.get("calibration", {}))
-        return default
 
     @classmethod
     def load(cls, index_dir: str | Path | None = None, embedder: Embedder | None = None,
@@ -121,6 +121,7 @@ class Assistant:
             build_index(corpus_dir, index_dir, embedder)
         assistant = cls(load_index(index_dir, embedder), embedder)
         assistant.retriever.warm_up()
+        assistant.answerer.warm_up()
         return assistant
 
     def reload(self) -> None:
@@ -182,14 +183,6 @@ class Assistant:
         hits = reranker.rerank(info, hits, qtype)
         return rewritten, info, qtype, hits[:k], retriever
 
-    @staticmethod
-    def _not_found(answer: Answer, hits: list, t0: float) -> Answer:
-        answer.not_found = True
-        answer.message = not_found_message(answer.question)
-        answer.related = hits[:3]
-        answer.elapsed_ms = (time.perf_counter() - t0) * 1000
-        return answer
-
     def ask(self, question: str, history: Sequence[Any] | None = None, k: int = 5,
             docs: Sequence[str] | None = None, years: Sequence[int] | None = None,
             style: str = "auto") -> Answer:
@@ -225,46 +218,6 @@ class Assistant:
             answer.message = not_found_message(question)
             answer.elapsed_ms = (time.perf_counter() - t0) * 1000
             return answer
-        answer.confidence = self.confidence(self.refusal_features(rewritten, hits), info.has_cjk)
-        if answer.confidence < self.calibration["threshold"]:
-            return self._not_found(answer, hits, t0)
-
-        sentences = rank_sentences(info, hits, qtype, retriever, top=min(3, k))
-        unit = requested_unit(rewritten) if qtype == "number" else ""
-        if unit:
-            # "多少张" wants a figure in 张: the best sentence holding one that is about what the
-            # question asks ("重症床位128张" does not answer "新增养老床位多少张"), else nothing fits.
-            pattern = unit_pattern(unit)
-            with_unit = [s for s in sentences[:8] if pattern.search(s.text)
-                         and sentence_coverage(info, s.text, retriever, exclude=unit) >= MIN_FIGURE_SENTENCE_COVERAGE]
-            if not with_unit:
-                return self._not_found(answer, hits, t0)
-            sentences.remove(with_unit[0])
-            sentences.insert(0, with_unit[0])
-        best = sentences[0]
-        citations: list[Citation] = []
-        by_passage: dict[str, int] = {}
-
-        def cite(s) -> int:
-            pid = s.hit.passage.id
-            if pid not in by_passage:
-                by_passage[pid] = len(citations) + 1
-                citations.append(make_citation(len(citations) + 1, s.hit, s.start, s.end))
-            return by_passage[pid]
-
-        cite(best)
-        answer.sentence = best.text
-        want_summary = style == "summary" or (style == "auto" and qtype in ("explain", "list"))
-        if want_summary:
-            chosen = mmr_summary(sentences, k=3)
-            answer.summary = [SummarySentence(s.text, cite(s)) for s in chosen]
-        if style != "summary":
-            short, _ = extract_short(best.text, info, qtype, retriever.idf)
-            if not short and qtype == "person":
-                # The name may stand on its own line next to the sentence (a byline).
-                short, _ = extract_short(best.hit.passage.text, info, qtype, retriever.idf)
-            answer.short_answer = short
-        answer.citations = citations
-        answer.related = [h for h in hits[:k] if h.passage.id not in by_passage][:3]
-        answer.elapsed_ms = (time.perf_counter() - t0) * 1000
-        return answer
+        req = AnswerRequest(question=answer.question, rewritten=rewritten, info=info, qtype=qtype, hits=hits,
+                            retriever=retriever, k=k, style=style, t0=t0)
+        return self.answerer.answer(req, answer, self)

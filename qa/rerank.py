@@ -3,15 +3,13 @@
 Score = w · features, with features per hit: dense cosine, BM25 (normalised to the best
 candidate), idf-weighted coverage of the question's content words, year match, figure cue
 (a 多少/几/how-many question wants a passage with a figure), and the fused RRF score.
-Weights live in ``qa/weights.json``, fitted on the project's own gold set with
-``python -m eval fit`` (never on CMRC dev or XQuAD).
+Weights live in ``qa/weights.json`` (see :mod:`qa.profile`), fitted on the fit split of the
+project's gold set with ``python -m eval fit`` (never on the test split, CMRC dev or XQuAD).
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -20,7 +18,6 @@ from index.textproc import NUMBER_RE, normalize
 from .retrieval import HybridRetriever, QueryInfo
 from .types import Hit
 
-WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 FEATURES = ("dense", "sent", "bm25", "coverage", "year", "figure", "fused")
 
 _NUMBER_Q = re.compile(r"多少|(?<!哪)几[个项所家条座次年万亿]?|多大|多高|多长|多远|比例|占比|增长|增速|百分之|率|规模|how many|how much|what percentage|what share|number of|how big|how large|how long", re.I)
@@ -86,14 +83,14 @@ class RerankWeights:
     })
 
     @classmethod
-    def load(cls, path: Path = WEIGHTS_FILE) -> "RerankWeights":
-        if path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            out = cls({k: float(data["weights"].get(k, 0.0)) for k in FEATURES})
-            if "weights_en" in data:
-                out.w_en = {k: float(data["weights_en"].get(k, 0.0)) for k in FEATURES}
-            return out
-        return cls()
+    def from_fitted(cls, data: dict | None) -> "RerankWeights":
+        """Weights from fitted parameters (:func:`qa.profile.load_fitted`); the defaults for None."""
+        if not data:
+            return cls()
+        out = cls({k: float(data["weights"].get(k, 0.0)) for k in FEATURES})
+        if "weights_en" in data:
+            out.w_en = {k: float(data["weights_en"].get(k, 0.0)) for k in FEATURES}
+        return out
 
     def for_query(self, cjk: bool) -> dict[str, float]:
         """The weight set for a question with (or without) Chinese."""
@@ -105,7 +102,7 @@ class Reranker:
 
     def __init__(self, retriever: HybridRetriever, weights: RerankWeights | None = None) -> None:
         self.retriever = retriever
-        self.weights = weights or RerankWeights.load()
+        self.weights = weights or RerankWeights()
         self._rows = {p.id: i for i, p in enumerate(retriever.index.passages)}
 
     def features(self, info: QueryInfo, hits: list[Hit], qtype: str) -> None:

@@ -19,9 +19,10 @@ pytestmark = pytest.mark.slow
 def test_gold_evaluator_real_assistant(assistant, tmp_path: Path) -> None:
     items = load_gold(GOLD)
     sample = [it for it in items if it.type == "number"][:4] + [it for it in items if it.type == "none"][:2]
-    ev = GoldEvaluator(sample, show_progress_bar=False)
+    ev = GoldEvaluator(sample, show_progress_bar=False, split="all")
     metrics = ev(assistant)
     assert tuple(metrics) == METRIC_KEYS and metrics["n"] == 6
+    assert ev.last_result["splits"]["test"]["overall"]["n"] + ev.last_result["splits"]["fit"]["overall"]["n"] == 6
     assert metrics["recall@10"] >= 0.5  # figures of the 2021 report are found
     result = ev.last_result
     assert result["by_type"]["none"]["recall@5"] is None

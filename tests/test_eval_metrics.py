@@ -106,7 +106,7 @@ def _results() -> list[ItemResult]:
         ItemResult("b", "number", True, rank=None, not_found=True, latency_ms=200),
         ItemResult("c", "list", True, rank=4, answer_hit=True, f1=0.5, cited_ok=1, cited_total=3, latency_ms=300),
         ItemResult("d", "none", False, not_found=True, latency_ms=50),
-        ItemResult("e", "none", False, not_found=False, latency_ms=60),
+        ItemResult("e", "none", False, not_found=False, confident_wrong=True, latency_ms=60),
     ]
 
 
@@ -121,6 +121,7 @@ def test_aggregate_overall_and_refusal() -> None:
     assert m["em"] == pytest.approx(1 / 3, abs=1e-4)
     assert m["f1"] == 0.5
     assert m["refusal_accuracy"] == 0.5           # d refused, e answered
+    assert m["confident_wrong_rate"] == 0.2       # e, over all five items
     assert m["false_refusal_rate"] == pytest.approx(1 / 3, abs=1e-4)  # b
     assert m["citation_precision"] == 0.5         # (1 + 1) of (1 + 3) cited passages
     assert m["latency_ms_p50"] == 200.0           # answerable items only
@@ -132,7 +133,8 @@ def test_by_type_none_only_refusal() -> None:
     assert list(by_type) == ["number", "list", "none"]
     none = by_type["none"]
     assert none["n"] == 2 and none["refusal_accuracy"] == 0.5
-    assert all(none[k] is None for k in METRIC_KEYS if k not in ("n", "refusal_accuracy"))
+    assert all(none[k] is None for k in METRIC_KEYS if k not in ("n", "refusal_accuracy", "confident_wrong_rate"))
+    assert none["confident_wrong_rate"] == 0.5  # the unanswerable item that was answered
     assert by_type["number"]["refusal_accuracy"] is None
     assert by_type["number"]["false_refusal_rate"] == 0.5
     assert by_type["list"]["citation_precision"] == pytest.approx(1 / 3, abs=1e-4)
@@ -172,7 +174,7 @@ class FakeAssistant:
     def __init__(self, answers: dict[str, Answer]) -> None:
         self.answers = answers
 
-    def ask(self, question: str, k: int = 10) -> Answer:
+    def ask(self, question: str, history=None, k: int = 10) -> Answer:
         return self.answers[question]
 
 
@@ -185,10 +187,13 @@ def test_gold_evaluator_callable() -> None:
         "q2": Answer("q2", "q2", not_found=True),
     })
     ev = GoldEvaluator(items, show_progress_bar=False, warmup=0)
-    assert ev.primary_metric == "recall@5"
+    assert ev.primary_metric == "short_answer_hit"
     m = ev(fake)
     assert m["recall@1"] == 1.0 and m["answer_hit"] == 1.0 and m["f1"] == 0.0 and m["refusal_accuracy"] == 1.0
-    assert set(ev.last_result) == {"overall", "by_type", "items", "meta"}
+    # Strict: a figure question answered without a short answer is a miss (the lenient hit counted it).
+    assert m["short_answer_hit"] == 0.0 and m["confident_wrong_rate"] == 0.0
+    assert set(ev.last_result) == {"overall", "by_type", "by_lang", "followup", "split", "splits", "items", "meta"}
+    assert ev.last_result["split"] == "all"  # items without a split
 
 
 # --- SQuAD-format scoring ------------------------------------------------------------------------

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.fit import MAX_FALSE_REFUSAL, _logistic, _predict, _threshold, refusal_cv
+from eval.fit import MAX_FALSE_REFUSAL, _logistic, _predict, _threshold, refusal_cv
 
 
 def _data(n_pos: int = 120, n_neg: int = 30, gap: float = 2.0, seed: int = 0):

@@ -1,8 +1,12 @@
-"""Fit re-ranking weights and the "not found" calibration on the project's own gold set.
+"""Fit re-ranking weights and the "not found" calibration on the fit split of the gold set.
 
-    python -m qa fit [--gold data/gold/taiyuan_gold.jsonl] [--index DIR] [--folds 2]
+    python -m eval fit [--gold data/gold/taiyuan_gold.jsonl] [--index DIR] [--folds 2] [--out FILE]
 
-1. Every gold question is retrieved once (top 20 candidates with their features).
+Only items whose ``split`` is "fit" are read; the test split is sealed (scored, never fitted on).
+The result is written with what it was fitted on (model, documents, gold file hash, split; see
+:mod:`qa.profile`) and is loaded only by an index that matches.
+
+1. Every fit-split question is retrieved once (top 20 candidates with their features).
 2. Re-ranking weights: coordinate ascent on MRR@10 over answerable questions, from the
    hand-set defaults, on a small grid per weight.
 3. Calibration: for Chinese questions a logistic model over the top hit's (coverage, dense,
@@ -12,20 +16,27 @@
    questions have no unanswerable gold items, so their threshold sits just below the lowest
    top-hit dense score seen on answerable English questions (a conservative refusal).
 K-fold cross-validation reports held-out MRR so the in-sample figure is not mistaken for
-generalisation. The CMRC dev set and XQuAD are never used here.
+generalisation; every fold starts from the code's default weights, never from weights fitted on all
+items. The CMRC dev set and XQuAD are never used here.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .assistant import Assistant
-from .rerank import FEATURES, WEIGHTS_FILE, RerankWeights, score_matrix
+from qa.assistant import DEFAULT_CALIBRATION, Assistant
+from qa.profile import FITTED_FILE, file_sha256, fingerprint, write_fitted
+from qa.rerank import FEATURES, RerankWeights, score_matrix
+
+from .gold import DEFAULT_GOLD, GoldFormatError, load_gold, select_split
+from .metrics import contains_evidence
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +98,15 @@ def _logistic(X: np.ndarray, y: np.ndarray, steps: int = 3000, lr: float = 0.5, 
 
 def collect(assistant: Assistant, items: list) -> tuple[list[Sample], list[dict]]:
     """Retrieve every gold question once; label candidates with the evaluation's hit rule."""
-    from eval.metrics import contains_evidence
-
     samples, tops = [], []
     for item in items:
-        _, info, qtype, hits, _ = assistant.retrieve(item.question, k=20)
+        _, info, qtype, hits, _ = assistant.retrieve(item.question, item.history or None, k=20)
         if not hits:
             continue
         rel = np.array([any(contains_evidence(h.passage.text, e) for e in item.evidence) for h in hits])
         samples.append(Sample(item.id, item.type, info.has_cjk, score_matrix(hits), rel))
-        tops.append({"id": item.id, "type": item.type, "cjk": info.has_cjk, "hits": hits, "question": item.question})
+        tops.append({"id": item.id, "type": item.type, "cjk": info.has_cjk, "hits": hits, "question": item.question,
+                     "history": item.history or None})
     return samples, tops
 
 
@@ -107,7 +117,7 @@ def collect(assistant: Assistant, items: list) -> tuple[list[Sample], list[dict]
 ZH_CAL_FEATURES = ("coverage", "dense", "bm25", "unit_missing")
 
 
-def _threshold(probs: np.ndarray, y: np.ndarray) -> float:
+def _threshold(probs: np.ndarray, y: np.ndarray, max_false: float = MAX_FALSE_REFUSAL) -> float:
     """Best refusal accuracy with false refusals at or below MAX_FALSE_REFUSAL.
 
     A false refusal hides an answer the documents hold, so it costs more than a missed refusal.
@@ -116,7 +126,7 @@ def _threshold(probs: np.ndarray, y: np.ndarray) -> float:
     for t in np.unique(np.round(probs, 4)):
         refusal = float(np.mean(probs[y == 0] < t)) if (y == 0).any() else 1.0
         false_ref = float(np.mean(probs[y == 1] < t))
-        if false_ref <= MAX_FALSE_REFUSAL and refusal > best_ref + 1e-9:
+        if false_ref <= max_false and refusal > best_ref + 1e-9:
             best_t, best_ref = float(t), refusal
     return best_t
 
@@ -125,7 +135,8 @@ def _predict(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-(np.hstack([np.ones((len(X), 1)), X]) @ beta)))
 
 
-def refusal_cv(X: np.ndarray, y: np.ndarray, folds: int = 2, seed: int = 0, repeats: int = 5) -> dict[str, float]:
+def refusal_cv(X: np.ndarray, y: np.ndarray, folds: int = 2, seed: int = 0, repeats: int = 5,
+               max_false: float = MAX_FALSE_REFUSAL) -> dict[str, float]:
     """Held-out refusal accuracy / false-refusal rate of the not-found model (stratified k-fold, repeated)."""
     rng = np.random.default_rng(seed)
     refusal, false_ref = [], []
@@ -137,7 +148,7 @@ def refusal_cv(X: np.ndarray, y: np.ndarray, folds: int = 2, seed: int = 0, repe
         for f in range(folds):
             tr, te = fold_of != f, fold_of == f
             beta = _logistic(X[tr], y[tr])
-            t = _threshold(_predict(X[tr], beta), y[tr])
+            t = _threshold(_predict(X[tr], beta), y[tr], max_false)
             p = _predict(X[te], beta)
             if (y[te] == 0).any():
                 refusal.extend((p[y[te] == 0] < t).tolist())
@@ -146,35 +157,99 @@ def refusal_cv(X: np.ndarray, y: np.ndarray, folds: int = 2, seed: int = 0, repe
             "false_refusal_rate": round(float(np.mean(false_ref)), 4)}
 
 
-def fit(assistant: Assistant, gold_path: Path, folds: int = 2, seed: int = 0, calibration_only: bool = False) -> dict:
-    """Fit weights and calibration; write ``qa/weights.json``; return a report dict.
+def cv_weights(samples: list[Sample], folds: int, order: np.ndarray) -> list[tuple[float, float]]:
+    """Held-out MRR@10 per fold: (defaults, weights fitted on the other folds).
+
+    Every fold starts from the code's defaults (``RerankWeights()``), never from weights fitted on
+    all items, which would leak the held-out fold into its own estimate.
+    """
+    defaults = RerankWeights().w
+    w0 = np.array([defaults.get(k, 0.0) for k in FEATURES])
+    held = []
+    for f in range(folds):
+        test_idx = set(order[f::folds].tolist())
+        test = [samples[i] for i in order if i in test_idx]
+        train = [samples[i] for i in order if i not in test_idx]
+        held.append((_mrr(test, w0), _mrr(test, coordinate_ascent(train, w0))))
+    return held
+
+
+# The reader's not-found model may refuse at most this share of answerable fit items (the issue's
+# target for false refusals); a refused answerable question hides what the documents say.
+READER_MAX_FALSE_REFUSAL = 0.05
+
+
+def fit_reader_refusal(assistant: Assistant, items: list, folds: int = 2, seed: int = 0) -> tuple[dict | None, dict]:
+    """Fit the reader answerer's not-found model on fit-split items.
+
+    Inputs per question (:func:`qa.answerers.trained.refusal_inputs`): the reader's best span margin
+    (span score minus its passage's no-answer score) over the top passages, and the logit of the
+    retrieval confidence; class-balanced logistic regression; threshold as high as keeps in-sample
+    false refusals ≤ READER_MAX_FALSE_REFUSAL. Returns (params, report), (None, {}) without the reader.
+    """
+    from qa.answerers.trained import ReaderAnswerer, refusal_inputs
+    from qa.reader import ReaderError
+
+    answerer = assistant.answerer if isinstance(assistant.answerer, ReaderAnswerer) else ReaderAnswerer(assistant.embedder)
+    X, y = [], []
+    try:
+        for item in items:
+            rewritten, info, _, hits, _ = assistant.retrieve(item.question, item.history or None, k=20)
+            if not hits:
+                continue
+            conf = assistant.confidence(assistant.refusal_features(rewritten, hits), info.has_cjk)
+            spans = answerer.reader.read(rewritten, [h.passage.text for h in hits[:answerer.passages]])
+            inputs = refusal_inputs(spans[0].margin if spans else -20.0, conf)
+            X.append([inputs["margin"], inputs["confidence"]])
+            y.append(0 if item.type == "none" else 1)
+    except ReaderError as exc:
+        log.warning("reader not available, its not-found model is not fitted: %s", exc)
+        return None, {}
+    X, y = np.array(X), np.array(y, dtype=float)
+    beta = _logistic(X, y)
+    probs = _predict(X, beta)
+    t = _threshold(probs, y, READER_MAX_FALSE_REFUSAL)
+    params = {"bias": float(beta[0]), "margin": float(beta[1]), "confidence": float(beta[2]), "threshold": t}
+    report = {
+        "items": int(len(y)), "unanswerable": int((y == 0).sum()),
+        "refusal_accuracy_in_sample": round(float(np.mean(probs[y == 0] < t)), 4) if (y == 0).any() else None,
+        "false_refusal_rate_in_sample": round(float(np.mean(probs[y == 1] < t)), 4),
+        "cv_heldout": refusal_cv(X, y, folds=folds, seed=seed, max_false=READER_MAX_FALSE_REFUSAL),
+    }
+    return params, report
+
+
+def fit(assistant: Assistant, gold_path: Path, folds: int = 2, seed: int = 0, calibration_only: bool = False,
+        out: Path = FITTED_FILE) -> dict:
+    """Fit weights and calibration on the fit split; write them with their provenance; return a report.
 
     Args:
-        assistant: Loaded assistant (its current weights are the starting point).
-        gold_path: Gold file.
+        assistant: Loaded assistant (with ``calibration_only`` its current weights are kept; otherwise
+            the search starts from the code's defaults).
+        gold_path: Gold file (only its "fit" items are used).
         folds: Folds of the held-out estimates.
         seed: Fold shuffling seed.
         calibration_only: Keep the re-ranking weights; refit only the not-found model.
-    """
-    from eval.gold import load_gold
+        out: Where the parameters are written (default ``qa/weights.json``).
 
-    items = load_gold(gold_path)
+    Raises:
+        GoldFormatError: the gold file has no fit split.
+    """
+    items = select_split(load_gold(gold_path), "fit")
+    if not items:
+        raise GoldFormatError(f"{gold_path} has no items with split 'fit' (run python -m eval split)")
     samples, tops = collect(assistant, items)
     all_answerable = [s for s in samples if s.type != "none" and s.relevant.any()]
     answerable = [s for s in all_answerable if s.cjk]
     english = [s for s in all_answerable if not s.cjk]
-    w0 = np.array([assistant.weights.w.get(k, 0.0) for k in FEATURES])
-    w0_en = np.array([assistant.weights.w_en.get(k, 0.0) for k in FEATURES])
+    start = assistant.weights if calibration_only else RerankWeights()
+    w0 = np.array([start.w.get(k, 0.0) for k in FEATURES])
+    w0_en = np.array([start.w_en.get(k, 0.0) for k in FEATURES])
     before = _mrr(answerable, w0)
 
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(answerable))
-    held = []
-    for f in range(folds):
-        test = [answerable[i] for i in order[f::folds]]
-        train = [answerable[i] for i in order if i not in set(order[f::folds])]
-        wf = coordinate_ascent(train, w0)
-        held.append((_mrr(test, w0), _mrr(test, wf)))
+    held = cv_weights(answerable, folds, order)
     w = w0 if calibration_only else coordinate_ascent(answerable, w0)
     after = _mrr(answerable, w)
     # English: few items, so only the dense/fused/year weights move (lexical ones stay 0).
@@ -199,7 +274,7 @@ def fit(assistant: Assistant, gold_path: Path, folds: int = 2, seed: int = 0, ca
     assistant.reranker.weights = weights
     zh_X, zh_y, en_dense, en_y = [], [], [], []
     for s, t in zip(samples, tops):
-        rewritten, _, _, hits, _ = assistant.retrieve(t["question"], k=20)
+        rewritten, _, _, hits, _ = assistant.retrieve(t["question"], t["history"], k=20)
         feats = assistant.refusal_features(rewritten, hits)
         if s.cjk:
             zh_X.append([feats[k] for k in ZH_CAL_FEATURES])
@@ -250,11 +325,36 @@ def fit(assistant: Assistant, gold_path: Path, folds: int = 2, seed: int = 0, ca
         "en_false_refusal_rate_in_sample": round(float(np.mean(en_d[en_lab == 1] < en_cut)), 4) if (en_lab == 1).any() else None,
         "en_refusal_cv_heldout": en_cv,
     }
-    WEIGHTS_FILE.write_text(json.dumps({
-        "weights": weights.w,
-        "weights_en": weights.w_en,
-        "calibration": calibration,
-        "fitted_on": str(gold_path.name),
-        "report": report,
-    }, indent=1), encoding="utf-8")
+    assistant.calibration = dict(DEFAULT_CALIBRATION, **calibration)
+    reader_params, reader_report = fit_reader_refusal(assistant, items, folds=folds, seed=seed)
+    if reader_params:
+        calibration["reader"] = reader_params
+        report["reader"] = reader_report
+    fitted_on = {**fingerprint(assistant.index.manifest), "gold_file": Path(gold_path).name,
+                 "gold_sha256": file_sha256(gold_path), "split": "fit", "items": len(items)}
+    write_fitted({"weights": weights.w, "weights_en": weights.w_en, "calibration": calibration,
+                  "fitted_on": fitted_on, "report": report}, out)
     return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m eval fit``: fit on the fit split and write the parameters with their provenance."""
+    p = argparse.ArgumentParser(prog="python -m eval fit", description=__doc__.split("\n")[0])
+    p.add_argument("--gold", default=str(DEFAULT_GOLD), help="gold .jsonl (only its fit split is used)")
+    p.add_argument("--index", help="index directory (default: the bundled corpus's)")
+    p.add_argument("--folds", type=int, default=2)
+    p.add_argument("--out", default=str(FITTED_FILE), help="where to write the parameters (default qa/weights.json)")
+    p.add_argument("--calibration-only", action="store_true",
+                   help="keep the re-ranking weights, refit only the not-found model")
+    args = p.parse_args(argv)
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        assistant = Assistant.load(args.index, build_if_missing=args.index is None)
+        report = fit(assistant, Path(args.gold), folds=args.folds, calibration_only=args.calibration_only,
+                     out=Path(args.out))
+    except GoldFormatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, ensure_ascii=False, indent=1))
+    print(f"wrote {args.out}")
+    return 0
