@@ -26,8 +26,14 @@ SHOW = ("recall@1", "recall@5", "short_answer_hit", "confident_wrong_rate", "f1"
 
 
 def configurations() -> list[tuple[str, dict[str, float], bool, str]]:
-    """(name, RetrievalConfig overrides, re-rank?, answerer) in the order techniques are added."""
-    return [
+    """(name, RetrievalConfig overrides, re-rank?, answerer) in the order techniques are added.
+
+    The reader rows need trained reader weights (``python -m qa.reader train``); without them they are
+    left out with a logged warning.
+    """
+    from qa.reader import DEFAULT_WEIGHTS
+
+    rows = [
         ("BM25 only", {"w_dense": 0, "w_sent": 0, "w_prf": 0}, False, "rules"),
         ("dense only (passages)", {"w_bm25": 0, "w_sent": 0, "w_prf": 0}, False, "rules"),
         ("+ BM25 fusion (RRF)", {"w_sent": 0, "w_prf": 0}, False, "rules"),
@@ -35,8 +41,12 @@ def configurations() -> list[tuple[str, dict[str, float], bool, str]]:
         ("+ sentence channel", {}, False, "rules"),
         ("+ feature re-ranking, rules answerer", {}, True, "rules"),
         ("reader answerer, uncalibrated no-answer", {}, True, "reader-raw"),
-        ("reader answerer + calibration (default)", {}, True, "reader"),
+        ("reader answerer + calibration", {}, True, "reader"),
     ]
+    if not DEFAULT_WEIGHTS.is_file():
+        log.warning("no reader weights at %s: the reader rows are left out", DEFAULT_WEIGHTS)
+        rows = [r for r in rows if not r[3].startswith("reader")]
+    return rows
 
 
 def _answerer(name: str, embedder: Any, cache: dict[str, Any]) -> Any:

@@ -89,16 +89,25 @@ def test_summary_for_how_questions(assistant):
     assert len({s.text for s in ans.summary}) == len(ans.summary)
 
 
-@pytest.mark.parametrize("question", ["火星上有多少颗卫星?", "2021年末太原市常住人口是多少?",
+# Known defect, made visible by the strict evaluation (issue 11): these were refused only while the
+# not-found model and the jieba term list were fitted to the whole gold set; refitted on the fit
+# split, the rule-based answerer answers them (wrongly). The trained reader's no-answer is meant to fix
+# it (issue 12); strict xfail so that a fix shows up as a failure to update this test.
+_REFUSAL_DEFECT = pytest.mark.xfail(strict=True, reason="rules refitted on the fit split do not refuse this")
+
+
+@pytest.mark.parametrize("question", ["火星上有多少颗卫星?",
+                                      pytest.param("2021年末太原市常住人口是多少?", marks=_REFUSAL_DEFECT),
                                       # a figure in the asked unit exists (重症床位128张) but is about another indicator
-                                      "2022年新增养老床位多少张?"])
+                                      pytest.param("2022年新增养老床位多少张?", marks=_REFUSAL_DEFECT)])
 def test_refuses_when_documents_do_not_say(assistant, question):
     ans = assistant.ask(question)
     assert ans.not_found and ans.message.startswith("资料中没有找到")
     assert not ans.citations and ans.related
 
 
-@pytest.mark.parametrize("question", ["How many satellites does Mars have?", "Who wrote Hamlet?"])
+@pytest.mark.parametrize("question", [pytest.param("How many satellites does Mars have?", marks=_REFUSAL_DEFECT),
+                                      "Who wrote Hamlet?"])
 def test_refusal_in_english(assistant, question):
     # Out-of-domain English questions fall under the English similarity cut fitted on the gold set.
     ans = assistant.ask(question)
@@ -173,5 +182,8 @@ def test_figure_sentence_must_be_about_the_asked_indicator(assistant):
 
     r = assistant.retriever
     info = r.analyze("2022年新增养老床位多少张?")
-    assert sentence_coverage(info, "一次性增配救护车45辆、重症床位128张。", r, exclude="张") < 0.2
+    # Without a hand-listed term 养老床位 (removed: it came from the gold questions) the other
+    # indicator's sentence shares 床位, so it covers part of the question, but less than the right one.
+    other = sentence_coverage(info, "一次性增配救护车45辆、重症床位128张。", r, exclude="张")
+    assert other < 0.5
     assert sentence_coverage(info, "推进全省最大的社会康养中心建成投用,新增养老床位2000张。", r, exclude="张") == 1.0

