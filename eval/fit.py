@@ -179,8 +179,14 @@ def cv_weights(samples: list[Sample], folds: int, order: np.ndarray) -> list[tup
 READER_MAX_FALSE_REFUSAL = 0.05
 
 
-def fit_reader_refusal(assistant: Assistant, items: list, folds: int = 2, seed: int = 0) -> tuple[dict | None, dict]:
+def fit_reader_refusal(assistant: Assistant, retrieved: list[tuple[str, str, bool, list]], folds: int = 2,
+                       seed: int = 0) -> tuple[dict | None, dict]:
     """Fit the reader answerer's not-found model on fit-split items.
+
+    Args:
+        assistant: With the fitted weights and calibration in place.
+        retrieved: Per item (type, rewritten query, has Chinese, re-ranked hits), as :func:`fit`
+            retrieved them for the calibration (not retrieved again).
 
     Inputs per question (:func:`qa.answerers.trained.refusal_inputs`): the reader's best span margin
     (span score minus its passage's no-answer score) over the top passages, and the logit of the
@@ -193,15 +199,12 @@ def fit_reader_refusal(assistant: Assistant, items: list, folds: int = 2, seed: 
     answerer = assistant.answerer if isinstance(assistant.answerer, ReaderAnswerer) else ReaderAnswerer(assistant.embedder)
     X, y = [], []
     try:
-        for item in items:
-            rewritten, info, _, hits, _ = assistant.retrieve(item.question, item.history or None, k=20)
-            if not hits:
-                continue
-            conf = assistant.confidence(assistant.refusal_features(rewritten, hits), info.has_cjk)
+        for qtype, rewritten, cjk, hits in retrieved:
+            conf = assistant.confidence(assistant.refusal_features(rewritten, hits), cjk)
             spans = answerer.reader.read(rewritten, [h.passage.text for h in hits[:answerer.passages]])
             inputs = refusal_inputs(spans[0].margin if spans else -20.0, conf)
             X.append([inputs["margin"], inputs["confidence"]])
-            y.append(0 if item.type == "none" else 1)
+            y.append(0 if qtype == "none" else 1)
     except ReaderError as exc:
         log.warning("reader not available, its not-found model is not fitted: %s", exc)
         return None, {}
@@ -272,9 +275,10 @@ def fit(assistant: Assistant, gold_path: Path, folds: int = 2, seed: int = 0, ca
     # Calibration features of the top hit exactly as `ask` will see it: retrieved again with the
     # fitted weights in place (English weights for English questions, year tiers first).
     assistant.reranker.weights = weights
-    zh_X, zh_y, en_dense, en_y = [], [], [], []
+    zh_X, zh_y, en_dense, en_y, retrieved = [], [], [], [], []
     for s, t in zip(samples, tops):
         rewritten, _, _, hits, _ = assistant.retrieve(t["question"], t["history"], k=20)
+        retrieved.append((s.type, rewritten, s.cjk, hits))
         feats = assistant.refusal_features(rewritten, hits)
         if s.cjk:
             zh_X.append([feats[k] for k in ZH_CAL_FEATURES])
@@ -326,7 +330,7 @@ def fit(assistant: Assistant, gold_path: Path, folds: int = 2, seed: int = 0, ca
         "en_refusal_cv_heldout": en_cv,
     }
     assistant.calibration = dict(DEFAULT_CALIBRATION, **calibration)
-    reader_params, reader_report = fit_reader_refusal(assistant, items, folds=folds, seed=seed)
+    reader_params, reader_report = fit_reader_refusal(assistant, retrieved, folds=folds, seed=seed)
     if reader_params:
         calibration["reader"] = reader_params
         report["reader"] = reader_report

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from index.fileio import atomic_write
 
 from .metrics import strip_ws
 
@@ -300,15 +300,7 @@ def assign_splits(path: str | Path, test_share: float = 0.5) -> dict[str, int]:
             obj["split"] = split
             counts[split] += 1
             added[split] += 1
-    text = "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objs)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objs).encode("utf-8"))
     return added
 
 

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
 import unicodedata
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ from typing import Any, Callable
 from .builder import BuildReport, IndexLoadError, build_index, read_manifest
 from .chunking import chunk_document
 from .embed import Embedder
+from .fileio import atomic_write
 from .ingest import MANIFEST_NAME, MAX_FILE_BYTES, SUPPORTED_SUFFIXES, IngestError, make_document, read_file_text
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ class KnowledgeBase:
                 raise ValueError(f"{filename!r} would be written outside the corpus folder")
             previous = target.read_bytes() if target.is_file() else None
             report_progress(0.15, "writing")
-            _atomic_write(target, data)
+            atomic_write(target, data)
             log.info("%s %s (%d bytes, %s)", "replaced" if previous is not None else "added", name, len(data), encoding)
             try:
                 report_progress(0.25, "indexing")
@@ -229,9 +229,9 @@ class KnowledgeBase:
             except Exception as exc:
                 log.error("re-indexing after deleting %s failed, restoring it: %s", doc_id, exc)
                 if previous is not None:
-                    _atomic_write(path, previous)
+                    atomic_write(path, previous)
                 if manifest_before is not None:
-                    _atomic_write(self.corpus_dir / MANIFEST_NAME, manifest_before)
+                    atomic_write(self.corpus_dir / MANIFEST_NAME, manifest_before)
                 raise IngestError(f"{doc_id}: re-indexing failed ({type(exc).__name__}: {exc}); nothing was changed") from exc
             report_progress(1.0, "done")
             return report
@@ -251,7 +251,7 @@ class KnowledgeBase:
         if not isinstance(docs, dict) or doc_id not in docs:
             return None
         del docs[doc_id]
-        _atomic_write(path, (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+        atomic_write(path, (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
         return before
 
     def _restore(self, target: Path, previous: bytes | None) -> None:
@@ -260,22 +260,7 @@ class KnowledgeBase:
             if previous is None:
                 target.unlink(missing_ok=True)
             else:
-                _atomic_write(target, previous)
+                atomic_write(target, previous)
             build_index(self.corpus_dir, self.index_dir, self.embedder, progress=False)
         except Exception:  # pragma: no cover - best effort; the original error is what the user needs
             log.exception("could not fully restore the knowledge base after a failed add")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a hidden temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

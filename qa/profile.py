@@ -15,6 +15,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from index.fileio import atomic_write
+
 log = logging.getLogger(__name__)
 
 FITTED_FILE = Path(__file__).with_name("weights.json")
@@ -77,8 +79,6 @@ def load_fitted(manifest: dict[str, Any], path: Path = FITTED_FILE) -> dict[str,
 def write_fitted(data: dict[str, Any], path: Path = FITTED_FILE) -> Path:
     """Write fitted parameters atomically (temp file + rename)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"format_version": FORMAT_VERSION, **data}, ensure_ascii=False, indent=1) + "\n",
-                   encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, (json.dumps({"format_version": FORMAT_VERSION, **data}, ensure_ascii=False, indent=1)
+                        + "\n").encode("utf-8"))
     return path

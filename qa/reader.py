@@ -277,14 +277,15 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--passage", action="append", required=True)
     ask.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         reader = Reader(args.weights)
     except ReaderError as exc:
-        print(exc, file=sys.stderr)
+        log.error("%s", exc)  # a user mistake: one line, no traceback
         return 2
     for s in reader.read(args.question, args.passage):
-        print(f"[{s.passage}] {s.text!r} ({s.start}:{s.end}) score={s.score:.2f} null={s.null_score:.2f} margin={s.margin:.2f}")
+        log.info("[%d] %r (%d:%d) score=%.2f null=%.2f margin=%.2f", s.passage, s.text, s.start, s.end, s.score,
+                 s.null_score, s.margin)
     return 0
 
 

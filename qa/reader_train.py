@@ -505,5 +505,5 @@ def main(argv: list[str] | None = None) -> int:
         res = train(args)
     except ReaderError as exc:
         raise SystemExit(str(exc)) from exc
-    print(f"reader written to {res.out}: best epoch {res.best_epoch + 1}, {res.metrics}, {res.seconds:.0f} s")
+    log.info("reader written to %s: best epoch %d, %s, %.0f s", res.out, res.best_epoch + 1, res.metrics, res.seconds)
     return 0

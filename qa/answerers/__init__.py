@@ -1,7 +1,7 @@
 """Answerers behind one seam (:class:`Answerer`), chosen by configuration.
 
-``WENDA_ANSWERER``: ``reader`` (default: the trained span reader, :mod:`qa.reader`) or ``rules``
-(the pattern-based answer step it replaced). The optional generated mode (``qa.generate``) runs on
+``WENDA_ANSWERER``: ``rules`` (default: the pattern-based answer step) or ``reader`` (the trained
+span reader, :mod:`qa.reader`; needs trained weights, none ship yet). The optional generated mode (``qa.generate``) runs on
 top of whichever is configured and falls back to it.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ ANSWERERS = ("reader", "rules")
 
 
 def make_answerer(name: str | None = None, embedder: Any = None) -> Answerer:
-    """The answerer called ``name`` (default ``WENDA_ANSWERER``, else "reader").
+    """The answerer called ``name`` (default ``WENDA_ANSWERER``, else :data:`DEFAULT_ANSWERER`).
 
     Raises:
         ValueError: an unknown name.
