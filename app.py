@@ -3,8 +3,9 @@
 Run ``python app.py`` (binds 127.0.0.1; honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT).
 Configuration is read from the environment when the demo is built:
 
-* ``WENDA_CORPUS``: corpus folder (default ``data/corpus/taiyuan``)
-* ``WENDA_INDEX``: index folder (default ``data/index/<corpus folder name>``)
+* ``WENDA_HOME``: workspace of knowledge bases (default ``~/.local/share/wenda``; the bundled
+  corpora are copied in on first use, nothing is written into the repository)
+* ``WENDA_KB``: knowledge base selected at start (default: the first bundled corpus)
 * ``WENDA_LLM_URL`` (+ ``WENDA_LLM_MODEL``, ``WENDA_LLM_API_KEY``): OpenAI-compatible server that
   enables the optional generated-answer mode (docs/llm.md); without it the switch is disabled
 
@@ -16,33 +17,23 @@ import html
 import logging
 import os
 import re
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import gradio as gr
 
-from index.builder import default_index_dir
 from index.ingest import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, IngestError
 from index.kb import KnowledgeBase, safe_filename
 from index.textproc import has_cjk
+from index.workspace import WorkspaceError, corpus_profile
 from qa import Answer, Assistant, QuestionError, validate_question
 from qa.assistant import MAX_QUESTION_CHARS
 from qa.llm import llm_configured
+from qa.service import EmptyKnowledgeBase, Service
 
 log = logging.getLogger("wenda.app")
 
-PROJECT_ROOT = Path(__file__).resolve().parent
-DEFAULT_CORPUS = PROJECT_ROOT / "data" / "corpus" / "taiyuan"
-
-EXAMPLES = [
-    "2025年太原新增养老床位多少张？",
-    "How many new elderly-care beds will Taiyuan add in 2025?",
-    "“十三五”时期太原地区生产总值年均增长多少？",
-    "如何打造一流创新生态？",
-    "那2022年呢？",
-]
 SEARCHING = "正在检索…"
 GENERATING = "正在生成（本地模型，逐句核对原文）…"
 LLM_LABEL = "生成式回答（本地大模型组织语言，逐句核对原文）"
@@ -58,81 +49,29 @@ STYLE_CHOICES = [("自动", "auto"), ("简短（一句话＋要点）", "short")
 
 
 # --------------------------------------------------------------------------- configuration
-def corpus_dir_from_env() -> Path:
-    """The corpus folder: ``WENDA_CORPUS`` or the bundled Taiyuan corpus."""
-    value = os.environ.get("WENDA_CORPUS")
-    return Path(value).expanduser().resolve() if value else DEFAULT_CORPUS
+SERVICE: Service | None = None  # set by build_demo
 
 
-def index_dir_from_env(corpus_dir: Path) -> Path:
-    """The index folder: ``WENDA_INDEX`` or ``data/index/<corpus name>``."""
-    value = os.environ.get("WENDA_INDEX")
-    return Path(value).expanduser().resolve() if value else default_index_dir(corpus_dir)
+def service() -> Service:
+    """The process's knowledge bases and assistants (created on first use)."""
+    global SERVICE
+    if SERVICE is None:
+        SERVICE = Service()
+    return SERVICE
 
 
-def default_assistant_factory() -> Assistant:
-    """Load the Assistant for the configured corpus, building the index first if it is missing."""
-    corpus = corpus_dir_from_env()
-    index_dir = index_dir_from_env(corpus)
-    log.info("loading Wenda: corpus %s, index %s", corpus, index_dir)
-    return Assistant.load(index_dir=index_dir, corpus_dir=corpus, build_if_missing=True)
+def kb_choices() -> list[tuple[str, str]]:
+    """(label, name) of every knowledge base, default first."""
+    return [(f"{info.title}（{info.name}）" if info.title != info.name else info.name, info.name)
+            for info in service().list()]
 
 
-class Runtime:
-    """The process's Assistant and KnowledgeBase, created once, lazily and thread-safely.
-
-    Args:
-        factory: Returns a loaded Assistant.
-        corpus_dir: Corpus folder behind the index (default ``WENDA_CORPUS``, else the index
-            manifest's, else the bundled corpus).
-    """
-
-    def __init__(self, factory: Callable[[], Assistant] | None = None, corpus_dir: str | Path | None = None) -> None:
-        self.factory = factory or default_assistant_factory
-        self.corpus_dir = Path(corpus_dir).resolve() if corpus_dir else None
-        self._assistant: Assistant | None = None
-        self._kb: KnowledgeBase | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def loaded(self) -> bool:
-        return self._assistant is not None
-
-    def assistant(self) -> Assistant:
-        """The shared Assistant (loaded on first use; a failed load is retried on the next call)."""
-        if self._assistant is None:
-            with self._lock:
-                if self._assistant is None:
-                    assistant = self.factory()
-                    corpus = self.corpus_dir
-                    if corpus is None and os.environ.get("WENDA_CORPUS"):
-                        corpus = corpus_dir_from_env()
-                    if corpus is None and assistant.index.manifest.get("corpus_dir"):
-                        corpus = Path(assistant.index.manifest["corpus_dir"])
-                    corpus = corpus or DEFAULT_CORPUS
-                    self._kb = KnowledgeBase(corpus, assistant.index.directory, assistant.embedder)
-                    self._assistant = assistant
-                    log.info("Wenda ready: %d passages from %s", len(assistant.index.passages), corpus)
-        return self._assistant
-
-    def kb(self) -> KnowledgeBase:
-        """The shared KnowledgeBase (loads the Assistant first)."""
-        self.assistant()
-        assert self._kb is not None
-        return self._kb
-
-    def preload(self) -> None:
-        """Load in the background so the first question does not wait; errors are logged and retried later."""
-        def run() -> None:
-            try:
-                self.assistant()
-            except Exception:
-                log.exception("loading the assistant failed; it will be retried on the next request")
-
-        threading.Thread(target=run, name="wenda-preload", daemon=True).start()
-
-
-RUNTIME = Runtime()
+def kb_examples(kb: str | None) -> list[str]:
+    """Example questions of a knowledge base (its corpus manifest's ``examples``)."""
+    try:
+        return corpus_profile(service().kb(kb).corpus_dir)["examples"]
+    except WorkspaceError:
+        return []
 
 
 # --------------------------------------------------------------------------- rendering helpers
@@ -312,7 +251,8 @@ def _ask(assistant: Assistant, q: str, history: list[dict[str, Any]], k: int, do
 
 
 def chat(question: str, turns: list[dict[str, Any]] | None, k: float = 5, docs: list[str] | None = None,
-         years: list[str] | None = None, style: str = "auto", generated: bool = False) -> Iterator[tuple]:
+         years: list[str] | None = None, style: str = "auto", generated: bool = False,
+         kb: str | None = None) -> Iterator[tuple]:
     """Answer a chat question: first a "searching" placeholder, then the answer with its sources.
 
     With ``generated`` (the settings switch; only when WENDA_LLM_URL is set) the model's text is
@@ -326,11 +266,11 @@ def chat(question: str, turns: list[dict[str, Any]] | None, k: float = 5, docs: 
         q = validate_question(question)
     except QuestionError:
         raise gr.Error(friendly_question_error(question)) from None
-    waiting = SEARCHING if RUNTIME.loaded else LOADING
+    waiting = SEARCHING if service().loaded(kb) else LOADING
     pending = turns + [{"question": q, "answer_md": waiting}]
     yield _messages(pending), placeholder_sources(waiting), gr.skip(), turns, ""
     try:
-        assistant = RUNTIME.assistant()
+        assistant = service().assistant(kb)
         history = [{"question": t["question"], "rewritten_query": t["rewritten_query"]}
                    for t in turns if t.get("rewritten_query")]
         answer = None
@@ -348,8 +288,9 @@ def chat(question: str, turns: list[dict[str, Any]] | None, k: float = 5, docs: 
             else:
                 answer = item
         assert answer is not None
-    except QuestionError:
-        message = friendly_question_error(question)
+    except (QuestionError, WorkspaceError) as exc:
+        message = friendly_question_error(question) if isinstance(exc, QuestionError) else kb_error(exc)
+        log.info("question %r not answered: %s", q, exc)
         turns.append({"question": q, "answer_md": md_text(message)})
         yield _messages(turns), placeholder_sources(message), [], turns, ""
         return
@@ -379,7 +320,15 @@ def toggle_debug(show: bool) -> Any:
     return gr.update(visible=bool(show))
 
 
-def api_ask(question: str, history: list[str] | None = None, k: int = 5, mode: str = "extractive") -> dict[str, Any]:
+def kb_error(exc: BaseException) -> str:
+    """A knowledge-base problem as the user reads it."""
+    if isinstance(exc, EmptyKnowledgeBase):
+        return "这个知识库还没有文档：请先在“知识库”页上传文档。"
+    return f"知识库不可用：{exc}"
+
+
+def api_ask(question: str, history: list[str] | None = None, k: int = 5, mode: str = "extractive",
+            kb: str = "") -> dict[str, Any]:
     """Answer a question from the documents, with cited passages.
 
     Args:
@@ -388,6 +337,7 @@ def api_ask(question: str, history: list[str] | None = None, k: int = 5, mode: s
         k: Number of passages considered (1-10).
         mode: "extractive" (default) or "llm" (generated and checked; falls back to extractive with
             a "message" when no LLM server is configured or reachable).
+        kb: Knowledge base to ask (default: the app's default one); ``/kb_list`` lists them.
 
     Returns:
         {"answer", "short_answer", "sentence", "summary", "not_found", "message", "rewritten_query",
@@ -402,19 +352,30 @@ def api_ask(question: str, history: list[str] | None = None, k: int = 5, mode: s
     except (TypeError, ValueError):
         raise gr.Error("k 必须是 1 到 10 之间的整数。") from None
     try:
+        assistant = service().assistant(kb or None)
+    except WorkspaceError as exc:
+        log.info("API question for knowledge base %r refused: %s", kb, exc)
+        raise gr.Error(kb_error(exc)) from None
+    try:
         hist = [str(h) for h in (history or [])]
         if mode == "llm":
             from qa.generate import generate_answer
 
-            answer = generate_answer(RUNTIME.assistant(), q, history=hist, k=k)
+            answer = generate_answer(assistant, q, history=hist, k=k)
         else:
-            answer = RUNTIME.assistant().ask(q, history=hist, k=k)
+            answer = assistant.ask(q, history=hist, k=k)
     except Exception as exc:
         log.exception("API question %r failed", q)
         raise gr.Error(INTERNAL_ERROR) from exc
     result = answer.to_dict()
     result["message"] = answer.message
+    result["kb"] = service().name(kb or None)
     return result
+
+
+def api_kb_list() -> list[dict[str, Any]]:
+    """The knowledge bases: [{"name", "title", "created_at", "seed", "documents", "indexed"}], default first."""
+    return [info.to_dict() for info in service().list()]
 
 
 # --------------------------------------------------------------------------- knowledge-base handlers
@@ -453,18 +414,20 @@ def _kb_views(kb: KnowledgeBase) -> tuple:
     )
 
 
-def kb_refresh() -> tuple:
-    """Current documents, index status and filter choices."""
+def kb_refresh(kb: str | None = None) -> tuple:
+    """Current documents, index status and filter choices of a knowledge base."""
     try:
-        return _kb_views(RUNTIME.kb())
+        return _kb_views(service().kb(kb))
+    except WorkspaceError as exc:
+        return [], md_text(kb_error(exc)), gr.skip(), gr.skip(), gr.skip()
     except Exception:
         log.exception("reading the knowledge base failed")
         return [], "**知识库暂不可用**，请查看服务日志。", gr.skip(), gr.skip(), gr.skip()
 
 
-def _reload_assistant() -> str:
+def _reload_assistant(kb: str | None) -> str:
     try:
-        RUNTIME.assistant().reload()
+        service().changed(kb)
         return ""
     except Exception as exc:
         log.exception("reloading the index failed")
@@ -480,7 +443,7 @@ def _progress_adapter(progress: Any, start: float, span: float) -> Callable[[flo
     return report
 
 
-def kb_upload(files: list[str] | str | None, progress: gr.Progress = gr.Progress()) -> tuple:
+def kb_upload(files: list[str] | str | None, kb: str | None = None, progress: gr.Progress = gr.Progress()) -> tuple:
     """Add uploaded files to the knowledge base and re-index; each failing file is reported and changes nothing.
 
     Returns:
@@ -489,7 +452,11 @@ def kb_upload(files: list[str] | str | None, progress: gr.Progress = gr.Progress
     if not files:
         raise gr.Error("请先选择要上传的文件（.txt .md .pdf .docx）。")
     paths = [files] if isinstance(files, (str, Path)) else list(files)
-    kb = RUNTIME.kb()
+    kb_name = kb
+    try:
+        kb = service().kb(kb_name)
+    except WorkspaceError as exc:
+        raise gr.Error(kb_error(exc)) from None
     known = {d.doc_id for d in kb.documents()}
     lines, failures, changed = [], [], False
     for i, item in enumerate(paths):
@@ -520,11 +487,11 @@ def kb_upload(files: list[str] | str | None, progress: gr.Progress = gr.Progress
         raise gr.Error("上传失败，知识库没有任何改动。\n" + "\n".join(failures))
     for failure in failures:
         gr.Warning(f"上传失败：{failure}")
-    message = "\n\n".join(lines + [f"❌ {md_text(f)}" for f in failures]) + _reload_assistant()
+    message = "\n\n".join(lines + [f"❌ {md_text(f)}" for f in failures]) + _reload_assistant(kb_name)
     return (message, *_kb_views(kb))
 
 
-def kb_delete(doc_id: str | None, progress: gr.Progress = gr.Progress()) -> tuple:
+def kb_delete(doc_id: str | None, kb: str | None = None, progress: gr.Progress = gr.Progress()) -> tuple:
     """Delete a document from the corpus and the index; its passages leave answers at once.
 
     Returns:
@@ -532,7 +499,11 @@ def kb_delete(doc_id: str | None, progress: gr.Progress = gr.Progress()) -> tupl
     """
     if not doc_id:
         return ("未删除任何文档：请先在下拉框中选择一个文档。", *(gr.skip(),) * 5)
-    kb = RUNTIME.kb()
+    name = kb
+    try:
+        kb = service().kb(name)
+    except WorkspaceError as exc:
+        raise gr.Error(kb_error(exc)) from None
     try:
         report = kb.delete(str(doc_id), progress=_progress_adapter(progress, 0.0, 1.0))
     except (IngestError, ValueError) as exc:
@@ -541,8 +512,55 @@ def kb_delete(doc_id: str | None, progress: gr.Progress = gr.Progress()) -> tupl
         log.exception("deleting %s failed", doc_id)
         raise gr.Error(f"删除失败：{INTERNAL_ERROR}") from exc
     message = (f"🗑️ 已删除 {md_text(doc_id)}，索引现有 {report.documents} 个文档、{report.passages} 个段落。"
-               + _reload_assistant())
+               + _reload_assistant(name))
     return (message, *_kb_views(kb))
+
+
+def header_md(kb: str | None) -> str:
+    """Page heading naming the knowledge base."""
+    try:
+        info = service().workspace.info(service().name(kb))
+        title = info.title
+    except WorkspaceError:
+        title = str(kb or "")
+    return f"## 问答 Wenda · {md_text(title)}\n每个回答都引用原文：点击 [1] [2] 等标记查看出处段落。"
+
+
+def kb_switch(kb: str | None) -> tuple:
+    """Show another knowledge base: heading, examples, a new conversation, its documents and filters."""
+    samples = [[q] for q in kb_examples(kb)]
+    return (header_md(kb), gr.update(samples=samples), *clear_chat(), *kb_refresh(kb))
+
+
+def kb_create(name: str, title: str = "") -> tuple:
+    """Create an empty knowledge base and select it.
+
+    Returns:
+        (message, knowledge-base selector update).
+    """
+    try:
+        info = service().create(name, title)
+    except WorkspaceError as exc:
+        log.info("knowledge base not created: %s", exc)
+        raise gr.Error(str(exc)) from None
+    return (f"✅ 已创建知识库 {md_text(info.title)}（{info.name}）：请上传文档。",
+            gr.update(choices=kb_choices(), value=info.name))
+
+
+def kb_remove(kb: str | None) -> tuple:
+    """Delete a knowledge base with its documents and index, and select the default one.
+
+    Returns:
+        (message, knowledge-base selector update).
+    """
+    if not kb:
+        return "未删除：请先选择一个知识库。", gr.skip()
+    try:
+        service().delete(kb)
+    except WorkspaceError as exc:
+        log.info("knowledge base %s not deleted: %s", kb, exc)
+        raise gr.Error(str(exc)) from None
+    return f"🗑️ 已删除知识库 {md_text(kb)}。", gr.update(choices=kb_choices(), value=service().default)
 
 
 # --------------------------------------------------------------------------- UI
@@ -583,26 +601,27 @@ if (!window.__wendaCites) {
 """
 
 
-def build_demo(assistant_factory: Callable[[], Assistant] | None = None, corpus_dir: str | Path | None = None,
-               preload: bool = True) -> gr.Blocks:
+def build_demo(svc: Service | None = None, preload: bool = True) -> gr.Blocks:
     """Build the Gradio app.
 
     Args:
-        assistant_factory: Returns a loaded Assistant (default: from WENDA_CORPUS / WENDA_INDEX,
-            building the index if missing). Called once, lazily.
-        corpus_dir: Corpus folder the knowledge-base tab edits (default WENDA_CORPUS, else the index's).
-        preload: Start loading the Assistant in the background right away.
+        svc: Knowledge bases and assistants (default: the ``WENDA_HOME`` workspace).
+        preload: Start loading the default knowledge base in the background right away.
 
     Returns:
         The Blocks app, queued; call ``.launch()`` on it.
     """
-    global RUNTIME
-    RUNTIME = Runtime(assistant_factory, corpus_dir)
+    global SERVICE
+    SERVICE = svc or Service()
     if preload:
-        RUNTIME.preload()
+        SERVICE.preload()
+    default = SERVICE.default
 
     with gr.Blocks(title="问答 Wenda", fill_width=True, analytics_enabled=False) as demo:
-        gr.Markdown("## 问答 Wenda · 太原市政府工作报告离线问答\n每个回答都引用原文：点击 [1] [2] 等标记查看出处段落。")
+        with gr.Row(equal_height=True):
+            header = gr.Markdown(header_md(default))
+            kb_dd = gr.Dropdown(choices=kb_choices(), value=default, label="知识库", scale=0, min_width=260,
+                                elem_id="wenda-kb")
         turns = gr.State([])
         generated_mode = gr.State(False)  # a State, so the /chat API keeps its signature
         with gr.Tabs():
@@ -621,7 +640,8 @@ def build_demo(assistant_factory: Callable[[], Assistant] | None = None, corpus_
                             )
                             send = gr.Button("发送", variant="primary", scale=1, min_width=70, elem_id="wenda-send")
                             clear = gr.Button("清空", scale=1, min_width=70)
-                        examples = gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[question], label="示例问题（点击即问）")
+                        examples = gr.Examples(examples=[[q] for q in kb_examples(default)] or [[""]],
+                                               inputs=[question], label="示例问题（点击即问）")
                         with gr.Accordion("设置", open=False):
                             k = gr.Slider(1, 10, value=5, step=1, label="检索段落数")
                             docs = gr.Dropdown(choices=[], multiselect=True, allow_custom_value=True,
@@ -653,9 +673,17 @@ def build_demo(assistant_factory: Callable[[], Assistant] | None = None, corpus_
                     with gr.Column():
                         delete_dd = gr.Dropdown(choices=[], label="选择要删除的文档", allow_custom_value=True)
                         delete_btn = gr.Button("删除文档", variant="stop")
+                with gr.Accordion("新建或删除知识库", open=False):
+                    with gr.Row(equal_height=False):
+                        with gr.Column():
+                            new_name = gr.Textbox(label="新知识库名称（小写字母、数字、- 或 _，例如 reports-2025）")
+                            new_title = gr.Textbox(label="显示标题（可选）")
+                            create_btn = gr.Button("新建知识库", variant="primary")
+                        with gr.Column():
+                            remove_btn = gr.Button("删除当前知识库（含其全部文档和索引）", variant="stop")
                 kb_message = gr.Markdown()
 
-        chat_inputs = [question, turns, k, docs, years, style, generated_mode]
+        chat_inputs = [question, turns, k, docs, years, style, generated_mode, kb_dd]
         generated.change(lambda on: bool(on), generated, generated_mode, api_visibility="private", queue=False)
         chat_outputs = [chatbot, sources, debug_table, turns, question]
         question.submit(chat, chat_inputs, chat_outputs, api_name="chat")
@@ -666,14 +694,21 @@ def build_demo(assistant_factory: Callable[[], Assistant] | None = None, corpus_
         debug.change(toggle_debug, debug, debug_table, api_visibility="private", queue=False)
 
         kb_views = [doc_table, status, delete_dd, docs, years]
-        upload_btn.click(kb_upload, upload, [kb_message, *kb_views], api_name="kb_upload",
+        switch_outputs = [header, examples.dataset, chatbot, sources, debug_table, turns, question, *kb_views]
+        kb_dd.change(kb_switch, kb_dd, switch_outputs, api_visibility="private")
+        create_btn.click(kb_create, [new_name, new_title], [kb_message, kb_dd], api_name="kb_create",
+                         concurrency_limit=1, concurrency_id="kb")
+        remove_btn.click(kb_remove, kb_dd, [kb_message, kb_dd], api_name="kb_remove", concurrency_limit=1,
+                         concurrency_id="kb", js="(k) => (k && confirm('确定删除这个知识库及其全部文档吗？')) ? k : null")
+        upload_btn.click(kb_upload, [upload, kb_dd], [kb_message, *kb_views], api_name="kb_upload",
                          concurrency_limit=1, concurrency_id="kb").then(
             lambda: None, None, upload, api_visibility="private")
-        delete_btn.click(kb_delete, delete_dd, [kb_message, *kb_views], api_name="kb_delete",
+        delete_btn.click(kb_delete, [delete_dd, kb_dd], [kb_message, *kb_views], api_name="kb_delete",
                          concurrency_limit=1, concurrency_id="kb",
-                         js="(d) => (d && confirm('确定从知识库删除这个文档吗？此操作会删除语料文件。')) ? d : null")
-        demo.load(kb_refresh, None, kb_views, api_name="kb_refresh")
+                         js="(d, k) => (d && confirm('确定从知识库删除这个文档吗？此操作会删除语料文件。')) ? [d, k] : [null, k]")
+        demo.load(kb_refresh, kb_dd, kb_views, api_name="kb_refresh")
         gr.api(api_ask, api_name="ask")
+        gr.api(api_kb_list, api_name="kb_list")
 
     demo.queue(default_concurrency_limit=4)
     return demo

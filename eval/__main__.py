@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .gold import DEFAULT_CORPUS, DEFAULT_GOLD, GoldFormatError, assign_splits, load_gold, validate_gold
+from .gold import DEFAULT_CORPUS, DEFAULT_GOLD, GoldFormatError, assign_splits, load_assistant, load_gold, validate_gold
 from .metrics import ThresholdError, check_thresholds
 from .report import summary_table, write_markdown
 
@@ -102,14 +102,13 @@ def cmd_gold(argv: list[str]) -> int:
         items = items[:args.limit]
 
     from index.builder import IndexLoadError
-    from qa import Assistant
 
     from .runner import GoldEvaluator
 
     if args.index and not Path(args.index).is_dir():
         raise UsageError(f"index directory {args.index} does not exist")
     try:
-        assistant = Assistant.load(index_dir=args.index, build_if_missing=args.index is None)
+        assistant = load_assistant(args.index)
     except (IndexLoadError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from exc
     if args.mode == "llm":

@@ -80,14 +80,13 @@ def run(gold: Path, squad: Path | None) -> dict[str, Any]:
     """Score every configuration; returns {"gold": {name: overall}, "squad": {name: overall}}."""
     from index.builder import build_index, load_index
     from index.embed import Embedder
-    from qa import Assistant
 
-    from .gold import load_gold
+    from .gold import load_assistant, load_gold
     from .runner import GoldEvaluator
     from .squad import SquadEvaluator, load_squad, write_corpus
 
     embedder = Embedder()
-    base = Assistant.load(build_if_missing=True, embedder=embedder)
+    base = load_assistant(embedder=embedder)
     items = load_gold(gold)
     out: dict[str, Any] = {"gold": {}, "squad": {}}
     answerers: dict[str, Any] = {}

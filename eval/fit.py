@@ -35,7 +35,7 @@ from qa.assistant import DEFAULT_CALIBRATION, Assistant
 from qa.profile import FITTED_FILE, file_sha256, fingerprint, write_fitted
 from qa.rerank import FEATURES, RerankWeights, score_matrix
 
-from .gold import DEFAULT_GOLD, GoldFormatError, load_gold, select_split
+from .gold import DEFAULT_GOLD, GoldFormatError, load_assistant, load_gold, select_split
 from .metrics import contains_evidence
 
 log = logging.getLogger(__name__)
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.getLogger().setLevel(logging.INFO)
     try:
-        assistant = Assistant.load(args.index, build_if_missing=args.index is None)
+        assistant = load_assistant(args.index)
         report = fit(assistant, Path(args.gold), folds=args.folds, calibration_only=args.calibration_only,
                      out=Path(args.out))
     except GoldFormatError as exc:

@@ -311,3 +311,12 @@ def select_split(items: list[GoldItem], split: str) -> list[GoldItem]:
     if split not in SPLITS:
         raise GoldFormatError(f"split {split!r} is not one of {', '.join(SPLITS)}, all")
     return [it for it in items if it.split == split]
+
+
+def load_assistant(index: str | Path | None = None, embedder=None):
+    """The Assistant evaluated: ``index`` as given, else the bundled corpus's development index
+    (``data/index/<name>``, git-ignored; built when missing), never the user's workspace copy."""
+    from qa import Assistant
+
+    return Assistant.load(index_dir=index, embedder=embedder, corpus_dir=None if index else DEFAULT_CORPUS,
+                          build_if_missing=index is None)

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 from tqdm import tqdm
 
-from .gold import DEFAULT_GOLD, TYPES, GoldItem, load_gold
+from .gold import DEFAULT_GOLD, TYPES, GoldItem, load_assistant, load_gold
 from .metrics import aggregate, contains_evidence, group_by_type, percentile
 from .runner import run_meta, score_gold_item
 
@@ -215,12 +215,6 @@ def calibrate_threshold(assistant: Any, items: Sequence[GoldItem], quantile: flo
 
 
 # ---------------------------------------------------------------------------- CLI
-def _load_assistant(index: str | None) -> Any:
-    from qa import Assistant
-
-    return Assistant.load(index_dir=index, build_if_missing=index is None)
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m eval.llm_mode [calibrate] ...``"""
     argv = list(argv or [])
@@ -231,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--index")
         p.add_argument("--json")
         args = p.parse_args(argv[1:])
-        out = calibrate_threshold(_load_assistant(args.index), load_gold(args.gold))
+        out = calibrate_threshold(load_assistant(args.index), load_gold(args.gold))
         print(json.dumps(out, ensure_ascii=False, indent=1))
         if args.json:
             Path(args.json).write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
@@ -252,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         items = select_subset(items, args.sample)
     elif args.limit:
         items = items[:args.limit]
-    assistant = _load_assistant(args.index)
+    assistant = load_assistant(args.index)
     server = None
     client = None
     if not os.environ.get("WENDA_LLM_URL") and args.model:

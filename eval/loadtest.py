@@ -4,7 +4,7 @@
     python -m eval.loadtest --url http://127.0.0.1:7860/    # against a server that is already running
 
 Starts ``python app.py`` as a subprocess on a free loopback port (``GRADIO_SERVER_PORT``;
-``--corpus`` / ``--index`` become ``WENDA_CORPUS`` / ``WENDA_INDEX``), waits until it answers
+``--home`` becomes ``WENDA_HOME``, the workspace it serves), waits until it answers
 a first question (the model and index load in the background), then lets ``--clients`` threads,
 each with its own ``gradio_client.Client``, ask ``--questions`` questions each (cycled from the
 gold file) back to back. Everything is bounded by ``--timeout``; a question not answered in
@@ -109,15 +109,14 @@ class AppServer:
     """``python app.py`` in a subprocess on a free loopback port; use as a context manager.
 
     Args:
-        corpus: Corpus folder (``WENDA_CORPUS``), default the app's.
-        index: Index folder (``WENDA_INDEX``), default the app's.
+        home: Workspace folder (``WENDA_HOME``), default the app's.
         port: Port (default a free one).
         start_timeout: Seconds to wait for the first answer (model load, or an index build).
         env: Extra environment variables.
         keep_log: Keep the server's log file after :meth:`stop` (it is kept anyway when start fails).
     """
 
-    def __init__(self, corpus: str | Path | None = None, index: str | Path | None = None, port: int | None = None,
+    def __init__(self, home: str | Path | None = None, port: int | None = None,
                  start_timeout: float = 300.0, env: dict[str, str] | None = None, keep_log: bool = False) -> None:
         self.keep_log = keep_log
         self.port = port or free_port()
@@ -125,10 +124,8 @@ class AppServer:
         self.start_timeout = start_timeout
         self.env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(self.port),
                     "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", **(env or {})}
-        if corpus:
-            self.env["WENDA_CORPUS"] = str(Path(corpus).resolve())
-        if index:
-            self.env["WENDA_INDEX"] = str(Path(index).resolve())
+        if home:
+            self.env["WENDA_HOME"] = str(Path(home).resolve())
         self.proc: subprocess.Popen | None = None
         self._log_file = None
         self.log_path: Path | None = None
@@ -382,7 +379,7 @@ def format_table(summary: dict[str, Any]) -> str:
 
 
 def run(clients: int = 20, per_client: int = 50, timeout: float = 900.0, gold: str | Path = DEFAULT_GOLD,
-        corpus: str | Path | None = None, index: str | Path | None = None, url: str | None = None,
+        home: str | Path | None = None, url: str | None = None,
         start_timeout: float = 300.0, k: int = 5, progress: bool = True) -> dict[str, Any]:
     """Start the app (unless ``url`` is given), run the load, stop the app.
 
@@ -394,7 +391,7 @@ def run(clients: int = 20, per_client: int = 50, timeout: float = 900.0, gold: s
         result = run_load(url, questions, clients, per_client, timeout, k=k, progress=progress)
         result["summary"]["url"] = url
         return result
-    with AppServer(corpus, index, start_timeout=start_timeout) as server:
+    with AppServer(home, start_timeout=start_timeout) as server:
         result = run_load(server.url, questions, clients, per_client, timeout, k=k, server=server, progress=progress)
         result["summary"]["startup_s"] = round(server.startup_s, 1)
         if server.proc is not None and server.proc.poll() is not None:
@@ -414,8 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=900.0, help="global bound for the run in seconds (default 900)")
     p.add_argument("--start-timeout", type=float, default=300.0, help="seconds to wait for the server's first answer")
     p.add_argument("--gold", default=str(DEFAULT_GOLD), help="question pool (.jsonl with 'question')")
-    p.add_argument("--corpus", help="WENDA_CORPUS for the server")
-    p.add_argument("--index", help="WENDA_INDEX for the server")
+    p.add_argument("--home", help="WENDA_HOME (workspace) for the server")
     p.add_argument("--url", help="use a running server instead of starting app.py")
     p.add_argument("--k", type=int, default=5, help="passages per answer (default 5)")
     p.add_argument("--json", help="write summary, errors and per-request records here")
@@ -427,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
-        result = run(args.clients, args.questions, args.timeout, args.gold, args.corpus, args.index, args.url,
+        result = run(args.clients, args.questions, args.timeout, args.gold, args.home, args.url,
                      args.start_timeout, args.k, progress=not args.quiet)
     except (ServerError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

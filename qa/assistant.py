@@ -26,8 +26,6 @@ from .types import Answer
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = PROJECT_ROOT / "data" / "corpus" / "taiyuan"
 
 
 class QuestionError(ValueError):
@@ -102,21 +100,28 @@ class Assistant:
     @classmethod
     def load(cls, index_dir: str | Path | None = None, embedder: Embedder | None = None,
              corpus_dir: str | Path | None = None, build_if_missing: bool = False) -> "Assistant":
-        """Load an index directory (default: the bundled corpus's), building it first if asked.
+        """Load an index directory, building it first if asked.
+
+        With neither ``index_dir`` nor ``corpus_dir``: the workspace's default knowledge base
+        (:mod:`index.workspace`), built when it has no index yet.
 
         Args:
-            index_dir: Index directory; default ``data/index/taiyuan``.
+            index_dir: Index directory; default ``data/index/<corpus name>`` for a given corpus.
             embedder: Embedding model; default the offline e5-small.
-            corpus_dir: Corpus used when building (default the bundled Taiyuan corpus).
+            corpus_dir: Corpus used when building.
             build_if_missing: Build the index when the directory has none.
 
         Raises:
             index.builder.IndexLoadError: missing/corrupt/mismatched index (with the rebuild command).
         """
         embedder = embedder or Embedder()
-        corpus_dir = Path(corpus_dir) if corpus_dir else DEFAULT_CORPUS
+        if index_dir is None and corpus_dir is None:
+            from index.workspace import Workspace, default_kb_name
+
+            folder = Workspace().path(default_kb_name())
+            corpus_dir, index_dir, build_if_missing = folder / "corpus", folder / "index", True
         index_dir = Path(index_dir) if index_dir else default_index_dir(corpus_dir)
-        if build_if_missing and not (index_dir / "manifest.json").exists():
+        if build_if_missing and corpus_dir is not None and not (index_dir / "manifest.json").exists():
             log.info("no index at %s: building it from %s", index_dir, corpus_dir)
             build_index(corpus_dir, index_dir, embedder)
         assistant = cls(load_index(index_dir, embedder), embedder)

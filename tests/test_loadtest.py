@@ -42,12 +42,13 @@ def test_questions_come_from_the_gold_file():
 
 
 @pytest.mark.slow
-def test_concurrent_clients_get_well_formed_answers_without_errors(tmp_path, corpus_copy, built_index):
+def test_concurrent_clients_get_well_formed_answers_without_errors(tmp_path, built_index):
     """4 clients × 5 questions through /ask of a real app.py subprocess over the session index."""
-    index = tmp_path / "index" / "taiyuan"
-    shutil.copytree(built_index, index)
+    from index.workspace import Workspace
+
+    shutil.copytree(built_index, Workspace(tmp_path).path("taiyuan") / "index")  # a workspace as app.py finds it
     t0 = time.perf_counter()
-    result = loadtest.run(clients=4, per_client=5, timeout=45, corpus=corpus_copy, index=index,
+    result = loadtest.run(clients=4, per_client=5, timeout=45, home=tmp_path,
                           start_timeout=90, progress=False)
     s = result["summary"]
     assert s["errors"] == 0, result["errors"]
