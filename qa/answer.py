@@ -15,10 +15,10 @@ from .rerank import content_terms, requested_unit
 from .retrieval import HybridRetriever, QueryInfo
 from .types import Citation, Hit
 
-_FIGURE = re.compile(
+FIGURE_RE = re.compile(
     r"第\d+(?:位|名)|\d+(?:\.\d+)?%?\s*[-~—至到]\s*\d+(?:\.\d+)?%|(?:约|近|超过|超|逾)?\d+(?:[.,]\d+)*\s*(?:%|‰|余?[万亿千百]?余?(?:元|个|张|人次|人|家|所|项|条|公里|千米|米|亩|平方米|吨|台|座|辆|户|套|场|次|倍|名|件|处|栋|间|床|位|天|小时|分钟|千瓦|兆瓦)?)(?:以上|左右|以内)?"
 )
-_DATE = re.compile(r"\d{4}年\d{1,2}月\d{1,2}日|\d{4}年\d{1,2}月|\d{1,2}月\d{1,2}日|\d{4}年(?:底|前|内)?|年底前|年内")
+DATE_RE = re.compile(r"\d{4}年\d{1,2}月\d{1,2}日|\d{4}年\d{1,2}月|\d{1,2}月\d{1,2}日|\d{4}年(?:底|前|内)?|年底前|年内")
 _CLAUSE = re.compile(r"[^，,；;：:。！？!?\n]+")
 _HEAD = re.compile(r"(?:什么|哪个|哪所|哪家|哪座|哪条|哪项|哪种|哪类|哪一)([\u4e00-\u9fff]{1,5})")
 _SPEAKER = re.compile(r"([\u4e00-\u9fff]{2,3})(?:代表|委员)?(?:表示|说|建议|认为|指出|提出)")
@@ -60,9 +60,9 @@ def rank_sentences(info: QueryInfo, hits: list[Hit], qtype: str, retriever: Hybr
                 if srow is not None:
                     # Dense similarity decides for English questions (no lexical overlap).
                     score += (4.0 if not info.has_cjk else 1.0) * retriever.sentence_similarity(info, srow)
-            if qtype == "number" and _FIGURE.search(sent) and re.search(r"\d", sent):
+            if qtype == "number" and FIGURE_RE.search(sent) and re.search(r"\d", sent):
                 score += 0.25
-            if qtype == "time" and _DATE.search(sent):
+            if qtype == "time" and DATE_RE.search(sent):
                 score += 0.25
             if len(sent) < 6:
                 score -= 0.5
@@ -182,7 +182,7 @@ def extract_short(sentence: str, info: QueryInfo, qtype: str, idf: dict[str, flo
         return "", -1
     terms = [t for t in (info.tokens if info.has_cjk else info.prf_terms) if len(t) >= 2 and not re.fullmatch(r"20\d\d年?", t)]
     if qtype == "number":
-        cands = [m for m in _FIGURE.finditer(sentence)
+        cands = [m for m in FIGURE_RE.finditer(sentence)
                  if re.search(r"\d", m.group()) and not re.fullmatch(r"20\d\d年?", m.group())
                  and not _in_question(m.group(), info.text)
                  and not re.match(r"[A-Za-z岁号]", sentence[m.end():m.end() + 1])]
@@ -193,7 +193,7 @@ def extract_short(sentence: str, info: QueryInfo, qtype: str, idf: dict[str, flo
         if m:
             return m.group().strip(), m.start()
     if qtype == "time":
-        cands = [m for m in _DATE.finditer(sentence) if not _in_question(m.group(), info.text)]
+        cands = [m for m in DATE_RE.finditer(sentence) if not _in_question(m.group(), info.text)]
         m = _best_candidate(sentence, cands, terms, idf)
         if m:
             return m.group(), m.start()

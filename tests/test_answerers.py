@@ -46,3 +46,30 @@ def test_rules_answerer_answers_through_the_seam(assistant) -> None:
     ans = rules.ask("2025年太原新增养老床位多少张？")
     assert not ans.not_found and ans.short_answer == "2000张"
     assert ans.citations[0].span == ans.sentence and "2000张" in ans.sentence
+
+
+@pytest.mark.parametrize("text,span,want", [
+    ("每千人拥有医疗床位8.82张。", "8.82", "8.82张"),         # unit left out by the reader
+    ("基站达到5000座以上。", "5000座", "5000座以上"),           # qualifier
+    ("增长8%-8.5%。", "8.5%", "8%-8.5%"),                     # range
+    ("排名第15位。", "15位", "第15位"),                       # ordinal
+    ("就业8万人,居民消费价格涨幅2%左右。", "8万人,居民消费价格涨幅2%", "2%左右"),  # several figures: the last
+    ("于2020年5月12日视察山西。", "5月12", "2020年5月12日"),     # a date stays whole
+    ("建设太原无水港。", "无水港", "无水港"),                    # no figure: unchanged
+])
+def test_reader_span_made_a_whole_figure(text: str, span: str, want: str) -> None:
+    from qa.answerers.trained import whole_figure
+
+    s = text.index(span)
+    a, b = whole_figure(text, s, s + len(span), last_only=True)
+    assert text[a:b] == want
+
+
+@pytest.mark.slow
+def test_shipped_reader_answers_through_the_seam(assistant) -> None:
+    from qa import Assistant
+
+    reader = Assistant(assistant.index, assistant.embedder, answerer="reader")
+    ans = reader.ask("2025年太原新增养老床位多少张？")
+    assert not ans.not_found and "2000张" in ans.short_answer
+    assert ans.short_answer in ans.citations[0].span and ans.citations[0].doc_id == "003_7da918cca5064f34.txt"

@@ -8,7 +8,8 @@ import math
 import threading
 from typing import Any
 
-from ..answer import rank_sentences, sentence_of
+from ..answer import DATE_RE, FIGURE_RE, rank_sentences, sentence_of
+from ..rerank import requested_unit, unit_pattern
 from ..types import Answer, SummarySentence
 from .base import Answerer, AnswerRequest, Citations, finish, not_found
 
@@ -19,6 +20,26 @@ log = logging.getLogger(__name__)
 READ_PASSAGES = 4
 # Before a fit: "not found" when the best span does not beat its passage's no-answer score.
 DEFAULT_REFUSAL = {"bias": 0.0, "margin": 1.0, "confidence": 0.0, "threshold": 0.5}
+
+
+def whole_figure(text: str, start: int, end: int, last_only: bool) -> tuple[int, int]:
+    """The reader's span made a whole figure where it cuts one: widened to every figure (unit,
+    ``以上``/``左右``, ``第``/``近``, ranges) it overlaps; with ``last_only`` (figure questions) a span
+    running over several figures keeps the last, where the reader's end boundary points.
+
+    The reader learned span boundaries from Wikipedia answers, which often stop before a unit; the
+    figure pattern is the one the rules already use for short answers."""
+    lo, hi = max(0, start - 12), min(len(text), end + 12)
+    dates = [(m.start() + lo, m.end() + lo) for m in DATE_RE.finditer(text[lo:hi])]
+    figs = sorted(dates + [(m.start() + lo, m.end() + lo) for m in FIGURE_RE.finditer(text[lo:hi])
+                           if any(c.isdigit() for c in m.group())
+                           and not any(a <= m.start() + lo and m.end() + lo <= b for a, b in dates)])
+    inside = [f for f in figs if f[0] < end and f[1] > start]
+    if not inside:
+        return start, end
+    if last_only and len(inside) > 1:
+        return inside[-1]
+    return min(start, inside[0][0]), max(end, inside[-1][1])
 
 
 def refusal_inputs(margin: float, confidence: float) -> dict[str, float]:
@@ -76,8 +97,18 @@ class ReaderAnswerer(Answerer):
 
     def answer(self, req: AnswerRequest, answer: Answer, assistant: Any) -> Answer:
         hits = req.hits[:self.passages]
-        spans = self.reader.read(req.rewritten, [h.passage.text for h in hits], top=len(hits))
         retrieval_conf = assistant.confidence(assistant.refusal_features(req.rewritten, req.hits), req.info.has_cjk)
+        if retrieval_conf < assistant.calibration["threshold"]:
+            # The retrieval evidence alone says "not found" (the same calibrated gate as the rules').
+            answer.confidence = retrieval_conf
+            return not_found(answer, req)
+        spans = self.reader.read(req.rewritten, [h.passage.text for h in hits], top=len(hits))
+        unit = requested_unit(req.rewritten) if req.qtype == "number" else ""
+        if unit:
+            # Sanity filter: "多少张" wants a span in 张; a span without the unit answers something else.
+            pattern = unit_pattern(unit)
+            spans = [sp for sp in spans if pattern.search(hits[sp.passage].passage.text[
+                slice(*whole_figure(hits[sp.passage].passage.text, sp.start, sp.end, True))])]
         if not spans:
             answer.confidence = 0.0
             return not_found(answer, req)
@@ -88,13 +119,14 @@ class ReaderAnswerer(Answerer):
             return not_found(answer, req)
         hit = hits[best.passage]
         text = hit.passage.text
-        s, e = sentence_of(text, best.start)
-        e = max(e, best.end)  # a span running past a sentence end keeps the whole span cited
+        a, b = whole_figure(text, best.start, best.end, last_only=req.qtype in ("number", "time"))
+        s, e = sentence_of(text, a)
+        e = max(e, b)  # a span running past a sentence end keeps the whole span cited
         citations = Citations()
         citations.cite(hit, s, e)
         answer.sentence = text[s:e]
         if req.style != "summary":
-            answer.short_answer = best.text
+            answer.short_answer = text[a:b].strip()
         if req.wants_summary:
             answer.summary = self._summary(req, spans, hits, citations, params, retrieval_conf)
         return finish(answer, req, citations)
