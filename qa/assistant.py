@@ -14,6 +14,7 @@ import numpy as np
 from index.builder import LoadedIndex, build_index, default_index_dir, load_index
 from index.embed import Embedder
 from index.textproc import has_cjk
+from index.workspace import corpus_profile
 
 from .answer import not_found_message
 from .answerers import Answerer, AnswerRequest, make_answerer
@@ -38,7 +39,7 @@ def validate_question(question: Any) -> str:
         raise QuestionError(f"question must be text, got {type(question).__name__}")
     q = question.strip()
     if not q:
-        raise QuestionError("the question is empty: type a question, e.g. 2025年太原新增养老床位多少张？")
+        raise QuestionError("the question is empty: type a question about the documents")
     if len(q) > MAX_QUESTION_CHARS:
         raise QuestionError(f"the question has {len(q)} characters; keep it under {MAX_QUESTION_CHARS}")
     if not any(ch.isalnum() for ch in q):
@@ -46,9 +47,17 @@ def validate_question(question: Any) -> str:
     return q
 
 
-SMALL_TALK_ZH = "你好！我只回答与已收录文件有关的问题，例如：2025年太原新增养老床位多少张？"
-SMALL_TALK_EN = ("Hello! I answer questions about the indexed documents, e.g. "
-                 "How many new elderly-care beds will Taiyuan add in 2025?")
+SMALL_TALK_ZH = "你好！我只回答与已收录文件有关的问题"
+SMALL_TALK_EN = "Hello! I answer questions about the indexed documents"
+
+
+def small_talk_message(lang: str, examples: Sequence[str]) -> str:
+    """The prompt a greeting gets, with the knowledge base's own example question when it has one
+    in that language (its corpus manifest's ``examples``)."""
+    example = next((e for e in examples if has_cjk(e) == (lang == "zh")), "")
+    if lang == "zh":
+        return f"{SMALL_TALK_ZH}，例如：{example}" if example else f"{SMALL_TALK_ZH}。"
+    return f"{SMALL_TALK_EN}, e.g. {example}" if example else f"{SMALL_TALK_EN}."
 # Greetings and fillers are not questions: answering "hello" with the nearest passage looks broken.
 SMALL_TALK = frozenset("""hello hi hey thanks thank you thank-you ok okay bye goodbye test testing
     你好 您好 嗨 哈喽 谢谢 多谢 再见 在吗 测试 好的""".split()) | {"thank you", "good morning", "早上好", "晚上好"}
@@ -92,6 +101,8 @@ class Assistant:
         self.weights = self._given_weights or RerankWeights.from_fitted(fitted)
         self.calibration = dict(DEFAULT_CALIBRATION, **(fitted or {}).get("calibration", {}))
         self.index = index
+        # Example questions of this collection, for prompts (the corpus manifest's "examples").
+        self.examples = corpus_profile(Path(index.manifest.get("corpus_dir") or index.directory))["examples"]
         self.retriever = HybridRetriever(index, self.embedder, self.config)
         self.reranker = Reranker(self.retriever, self.weights)
         self._doc_of_row = np.array([p.doc_id for p in index.passages], dtype=object)
@@ -214,7 +225,7 @@ class Assistant:
         if is_small_talk(q):
             # Decided before retrieval: a greeting is neither searched nor merged with the history.
             return Answer(question=q, rewritten_query=q, lang=lang, not_found=True,
-                          message=SMALL_TALK_ZH if lang == "zh" else SMALL_TALK_EN,
+                          message=small_talk_message(lang, self.examples),
                           elapsed_ms=(time.perf_counter() - t0) * 1000)
         rewritten, info, qtype, hits, retriever = self.retrieve(question, history, k=20, docs=docs, years=years)
         answer = Answer(question=question.strip(), rewritten_query=rewritten, hits=hits[:k], lang=lang)
