@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
 
-from index.builder import build_index, load_index
 from index.embed import Embedder
 from index.kb import KnowledgeBase
 from index.workspace import KBInfo, Workspace, WorkspaceError, default_kb_name
@@ -76,14 +74,9 @@ class Service:
         with self._lock:
             if name not in self._assistants:
                 base = self.workspace.kb(name, self.embedder)
-                if not (base.index_dir / "manifest.json").exists():
-                    if not self.workspace.info(name).documents:
-                        raise EmptyKnowledgeBase(f"knowledge base {name!r} has no documents yet; upload some first")
-                    log.info("no index for %s yet: building it", name)
-                    build_index(base.corpus_dir, base.index_dir, self.embedder, progress=False)
-                assistant = Assistant(load_index(base.index_dir, self.embedder), self.embedder)
-                assistant.retriever.warm_up()
-                assistant.answerer.warm_up()
+                if not (base.index_dir / "manifest.json").exists() and not self.workspace.info(name).documents:
+                    raise EmptyKnowledgeBase(f"knowledge base {name!r} has no documents yet; upload some first")
+                assistant = Assistant.load(base.index_dir, self.embedder, base.corpus_dir, build_if_missing=True)
                 self._assistants[name] = assistant
                 log.info("knowledge base %s ready: %d passages", name, len(assistant.index.passages))
             return self._assistants[name]
@@ -112,14 +105,12 @@ class Service:
             self._assistants.pop(name, None)
             self.workspace.delete(name)
 
-    def preload(self, on_error: Callable[[BaseException], None] | None = None) -> None:
+    def preload(self) -> None:
         """Load the default knowledge base in the background so the first question does not wait."""
         def run() -> None:
             try:
                 self.assistant()
-            except Exception as exc:  # retried on the next request
+            except Exception:  # retried on the next request
                 log.exception("loading the default knowledge base failed; it will be retried on the next request")
-                if on_error:
-                    on_error(exc)
 
         threading.Thread(target=run, name="wenda-preload", daemon=True).start()
