@@ -23,7 +23,8 @@ from .gold import DEFAULT_CORPUS, DEFAULT_GOLD, GoldFormatError, assign_splits, 
 from .metrics import ThresholdError, check_thresholds
 from .report import summary_table, write_markdown
 
-SUBCOMMANDS = ("gold", "validate", "split", "fit", "thresholds", "squad", "bench", "ablation", "scale", "loadtest", "channels", "profile")
+SUBCOMMANDS = ("gold", "validate", "split", "fit", "thresholds", "squad", "bench", "ablation", "scale", "loadtest", "channels",
+               "profile", "stability")
 
 
 class UsageError(Exception):
@@ -81,7 +82,8 @@ def _positive(value: str) -> int:
 def cmd_gold(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description="Evaluate the Assistant on a gold set.")
     p.add_argument("--gold", default=str(DEFAULT_GOLD), help="gold .jsonl (default data/gold/taiyuan_gold.jsonl)")
-    p.add_argument("--index", help="index directory (default data/index/taiyuan, built when missing)")
+    p.add_argument("--index", help="index directory (default data/index/<corpus name>, built or updated first)")
+    p.add_argument("--corpus", help="corpus folder the gold set is about (default the bundled one)")
     p.add_argument("--json", help="write the full result (overall, by_type, items, meta) here")
     p.add_argument("--report", help="write a markdown report here (+ a .png chart beside it)")
     p.add_argument("--check", help="thresholds JSON; exit 1 when a metric misses its bound")
@@ -108,7 +110,7 @@ def cmd_gold(argv: list[str]) -> int:
     if args.index and not Path(args.index).is_dir():
         raise UsageError(f"index directory {args.index} does not exist")
     try:
-        assistant = load_assistant(args.index)
+        assistant = load_assistant(args.index, corpus=args.corpus)
     except (IndexLoadError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from exc
     if args.mode == "llm":
@@ -273,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else "gold"
     handlers = {"gold": cmd_gold, "validate": cmd_validate, "split": cmd_split, "fit": _lazy("fit"), "thresholds": cmd_thresholds, "squad": cmd_squad, "bench": cmd_bench,
                 "ablation": _lazy("ablation"), "scale": _lazy("scale"), "loadtest": _lazy("loadtest"),
-                "channels": _lazy("channels"), "profile": _lazy("profile")}
+                "channels": _lazy("channels"), "profile": _lazy("profile"), "stability": _lazy("stability")}
     handler = handlers[cmd]
     try:
         return handler(argv)

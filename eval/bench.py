@@ -54,8 +54,6 @@ def run_bench(corpus_dir: str | Path = DEFAULT_CORPUS, gold_path: str | Path = D
     """
     from index.builder import build_index, load_index
     from index.embed import Embedder
-    from index import textproc
-    from index.textproc import tokenize
     from qa import Assistant
 
     questions = [it.question for it in load_gold(gold_path)]
@@ -81,10 +79,8 @@ def run_bench(corpus_dir: str | Path = DEFAULT_CORPUS, gold_path: str | Path = D
             assistant.ask(q, k=10)
         ask_ms = _time_each(lambda q: assistant.ask(q, k=10), questions, "bench ask", show_progress_bar)
 
-        bm25 = assistant.index.bm25
-        clear = getattr(getattr(textproc, "_cached_tokens", None), "cache_clear", None)
-        if clear:  # the asks above tokenised these questions: time BM25 with its own tokenisation
-            clear()
+        bm25, tokenize = assistant.index.bm25, assistant.index.text.tokenize
+        assistant.index.text.cache_clear()  # the asks above tokenised these questions: time BM25 with its own tokenisation
         for q in questions[:warmup]:
             bm25.search(tokenize(q), 10)
         bm25_ms = _time_each(lambda q: bm25.search(tokenize(q), 10), questions, "bench bm25", show_progress_bar)

@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from qa.assistant import DEFAULT_CALIBRATION, Assistant
-from qa.profile import FITTED_FILE, file_sha256, fingerprint, write_fitted
+from index.profile import FITTED_NAME
+from qa.profile import file_sha256, fingerprint, write_fitted
 from qa.rerank import FEATURES, RerankWeights, score_matrix
 
 from .gold import DEFAULT_GOLD, GoldFormatError, load_assistant, load_gold, select_split
@@ -223,7 +224,7 @@ def fit_reader_refusal(assistant: Assistant, retrieved: list[tuple[str, str, boo
 
 
 def fit(assistant: Assistant, gold_path: Path, folds: int = 2, seed: int = 0, calibration_only: bool = False,
-        out: Path = FITTED_FILE) -> dict:
+        out: Path | None = None) -> dict:
     """Fit weights and calibration on the fit split; write them with their provenance; return a report.
 
     Args:
@@ -233,7 +234,8 @@ def fit(assistant: Assistant, gold_path: Path, folds: int = 2, seed: int = 0, ca
         folds: Folds of the held-out estimates.
         seed: Fold shuffling seed.
         calibration_only: Keep the re-ranking weights; refit only the not-found model.
-        out: Where the parameters are written (default ``qa/weights.json``).
+        out: Where the parameters are written (default ``fitted.json`` in the index's corpus folder,
+            which the next build of that index takes into its profile).
 
     Raises:
         GoldFormatError: the gold file has no fit split.
@@ -337,7 +339,8 @@ def fit(assistant: Assistant, gold_path: Path, folds: int = 2, seed: int = 0, ca
     fitted_on = {**fingerprint(assistant.index.manifest), "gold_file": Path(gold_path).name,
                  "gold_sha256": file_sha256(gold_path), "split": "fit", "items": len(items)}
     write_fitted({"weights": weights.w, "weights_en": weights.w_en, "calibration": calibration,
-                  "fitted_on": fitted_on, "report": report}, out)
+                  "fitted_on": fitted_on, "report": report},
+                 out or Path(assistant.index.manifest.get("corpus_dir") or ".") / FITTED_NAME)
     return report
 
 
@@ -347,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gold", default=str(DEFAULT_GOLD), help="gold .jsonl (only its fit split is used)")
     p.add_argument("--index", help="index directory (default: the bundled corpus's)")
     p.add_argument("--folds", type=int, default=2)
-    p.add_argument("--out", default=str(FITTED_FILE), help="where to write the parameters (default qa/weights.json)")
+    p.add_argument("--out", help="where to write the parameters (default fitted.json in the index's corpus folder)")
     p.add_argument("--calibration-only", action="store_true",
                    help="keep the re-ranking weights, refit only the not-found model")
     args = p.parse_args(argv)
@@ -355,10 +358,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         assistant = load_assistant(args.index)
         report = fit(assistant, Path(args.gold), folds=args.folds, calibration_only=args.calibration_only,
-                     out=Path(args.out))
+                     out=Path(args.out) if args.out else None)
     except GoldFormatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(report, ensure_ascii=False, indent=1))
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out or Path(assistant.index.manifest.get('corpus_dir') or '.') / FITTED_NAME}; "
+          "rebuild the index (python -m index build) to use them")
     return 0

@@ -313,10 +313,22 @@ def select_split(items: list[GoldItem], split: str) -> list[GoldItem]:
     return [it for it in items if it.split == split]
 
 
-def load_assistant(index: str | Path | None = None, embedder=None):
-    """The Assistant evaluated: ``index`` as given, else the bundled corpus's development index
-    (``data/index/<name>``, git-ignored; built when missing), never the user's workspace copy."""
+def load_assistant(index: str | Path | None = None, embedder=None, corpus: str | Path | None = None):
+    """The Assistant evaluated: ``index`` as given, else the development index of ``corpus`` (default the
+    bundled corpus) in ``data/index/<manifest name>`` (git-ignored; built or brought up to date first),
+    never the user's workspace copy."""
+    from index.builder import build_index, default_index_dir
+    from index.embed import Embedder
+    from index.profile import read_corpus_manifest
     from qa import Assistant
 
-    return Assistant.load(index_dir=index, embedder=embedder, corpus_dir=None if index else DEFAULT_CORPUS,
-                          build_if_missing=index is None)
+    if index is not None:
+        return Assistant.load(index_dir=index, embedder=embedder)
+    corpus = Path(corpus or DEFAULT_CORPUS)
+    if not corpus.is_dir():
+        raise FileNotFoundError(f"corpus folder {corpus} does not exist")
+    name = str(read_corpus_manifest(corpus).get("name") or corpus.name)
+    embedder = embedder or Embedder()
+    index = default_index_dir(corpus).with_name(name)
+    build_index(corpus, index, embedder, progress=False)  # incremental: a no-op when up to date
+    return Assistant.load(index_dir=index, embedder=embedder)

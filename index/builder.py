@@ -11,7 +11,7 @@ An index is a directory::
                      answer-sentence selection for English questions)
     faiss.index      inner-product FAISS index over vectors.npy
     bm25/            bm25s index over jieba tokens
-    terms.json       domain terms mined from the corpus (added to jieba at load)
+    profile.json     the corpus profile (index/profile.py): mined terms, stopwords, years, fitted parameters
 
 Writes are atomic: the new index is built in a temporary sibling directory and swapped in by
 rename, so a crash at any point leaves the previous index serving.
@@ -38,19 +38,19 @@ from .chunking import MAX_CHARS, chunk_document, passage_sentences
 from .embed import Embedder
 from .ingest import load_corpus
 from .stores import BM25Store, FaissStore
-from .textproc import add_terms, mine_terms, tokenize
+from .profile import PROFILE, CorpusProfile, make_profile, sources_sha256
+from .textproc import TextProcessor
 from .types import Passage
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4  # 4: no built-in domain term list (tokens come from the mined terms only)
+FORMAT_VERSION = 5  # 5: profile.json (per-index tokenizer, stopwords, fitted parameters); covers_year
 MANIFEST = "manifest.json"
 PASSAGES = "passages.jsonl"
 VECTORS = "vectors.npy"
 SENTENCES = "sentences.npy"
 SENTENCE_VECTORS = "sentence_vectors.npy"
 MIN_SENTENCE_CHARS = 6
-TERMS = "terms.json"
 CHUNKER = {"max_chars": MAX_CHARS, "version": 1}
 BM25_BIGRAMS = False
 
@@ -237,6 +237,7 @@ def build_index(
                     and old.get("chunker") == CHUNKER
                     and {k: v["sha256"] for k, v in old.get("documents", {}).items()} == doc_hashes
                     and {k: v.get("title") for k, v in old.get("documents", {}).items()} == {d.doc_id: d.title for d in docs}
+                    and old.get("sources_sha256") == sources_sha256(corpus_dir)
                     and (index_dir / "faiss.index").exists()
                 ):
                     report.unchanged = True
@@ -269,8 +270,8 @@ def build_index(
             passages.extend(ps)
         report.passages = len(passages)
 
-        terms = mine_terms(d.text for d in docs)
-        add_terms(terms)
+        profile = make_profile(corpus_dir, docs, passages)
+        text = profile.text_processor()
 
         cache = _load_cache(index_dir, embedder) if index_dir.exists() else {}
         model_id, sha = embedder.model_id, embedder.weights_sha256
@@ -309,7 +310,7 @@ def build_index(
         faiss_store = FaissStore("auto")
         faiss_store.index(vectors)
         bm25 = BM25Store()
-        bm25.index([tokenize(p.index_text(), bigrams=BM25_BIGRAMS) for p in passages])
+        bm25.index([text.tokenize(p.index_text(), bigrams=BM25_BIGRAMS) for p in passages])
 
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -329,6 +330,7 @@ def build_index(
             "chunker": CHUNKER,
             "passages": len(passages),
             "sentences": len(spans),
+            "sources_sha256": sources_sha256(corpus_dir),
             "built_at": now,
             "libraries": _library_versions(),
             "documents": {
@@ -348,7 +350,7 @@ def build_index(
             np.save(tmp / SENTENCE_VECTORS, sent_vectors, allow_pickle=False)
             faiss_store.save(tmp)
             bm25.save(tmp)
-            (tmp / TERMS).write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
+            (tmp / PROFILE).write_text(json.dumps(profile.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
             # The manifest goes last: a directory without one is never taken for an index.
             (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
             _fsync_dir(tmp)
@@ -374,9 +376,14 @@ class LoadedIndex:
     vectors: np.ndarray
     faiss: FaissStore
     bm25: BM25Store
-    terms: list[str]
+    profile: CorpusProfile
     sentences: np.ndarray
     sentence_vectors: np.ndarray
+    text: TextProcessor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # The index's own tokenizer: its mined terms and collection stopwords, shared with no other index.
+        self.text = self.profile.text_processor()
 
     @property
     def documents(self) -> dict[str, dict]:
@@ -414,7 +421,7 @@ def load_index(index_dir: str | Path, embedder: Embedder | None = None) -> Loade
         vectors = np.load(index_dir / VECTORS, allow_pickle=False)
         faiss_store = FaissStore.load(index_dir)
         bm25 = BM25Store.load(index_dir)
-        terms = json.loads((index_dir / TERMS).read_text(encoding="utf-8"))
+        profile = CorpusProfile.from_dict(json.loads((index_dir / PROFILE).read_text(encoding="utf-8")))
         sentences = np.load(index_dir / SENTENCES, allow_pickle=False)
         sentence_vectors = np.load(index_dir / SENTENCE_VECTORS, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -429,5 +436,4 @@ def load_index(index_dir: str | Path, embedder: Embedder | None = None) -> Loade
         raise IndexLoadError(f"index {index_dir}: sentence tables are inconsistent; {hint}")
     if n and vectors.shape[1] != model.get("dim"):
         raise IndexLoadError(f"index {index_dir}: vector dimension {vectors.shape[1]} != manifest {model.get('dim')}; {hint}")
-    add_terms(terms)
-    return LoadedIndex(index_dir, manifest, passages, vectors, faiss_store, bm25, terms, sentences, sentence_vectors)
+    return LoadedIndex(index_dir, manifest, passages, vectors, faiss_store, bm25, profile, sentences, sentence_vectors)

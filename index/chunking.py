@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from .textproc import years_in
 from .types import Block, Document, Passage
 
 MAX_CHARS = 300
@@ -234,7 +235,7 @@ def _windows(spans: list[tuple[int, int]], max_chars: int) -> list[tuple[int, in
 
 
 def _years(text: str) -> list[int]:
-    return sorted({int(y) for y in re.findall(r"(20[0-4]\d)\s*年", text)})
+    return sorted(set(years_in(text)))
 
 
 def chunk_document(doc: Document, max_chars: int = MAX_CHARS) -> list[Passage]:
@@ -306,5 +307,6 @@ def chunk_document(doc: Document, max_chars: int = MAX_CHARS) -> list[Passage]:
                 end=e,
                 ordinal=ordinal,
                 years_mentioned=_years(sec + text),
+                covers_year=doc.covers_year,
             ))
     return passages

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .chunking import parse_document
+from .textproc import years_in
 from .types import Document
 
 log = logging.getLogger(__name__)
@@ -156,13 +157,10 @@ def _read_docx(data: bytes, name: str) -> str:
     return text
 
 
-_YEAR_RE = re.compile(r"(20[0-4]\d)年")
-
-
 def guess_year(text: str) -> int | None:
     """The year a document speaks for: the latest year among those it mentions most in its opening."""
     head = text[:2000]
-    years = [int(y) for y in _YEAR_RE.findall(head)] or [int(y) for y in _YEAR_RE.findall(text)]
+    years = years_in(head) or years_in(text)
     if not years:
         return None
     counts: dict[int, int] = {}
@@ -200,9 +198,9 @@ def make_document(doc_id: str, raw: str, data: bytes, encoding: str, meta: dict 
     meta = meta or {}
     if not meta:
         log.warning("%s: no manifest entry; title and year guessed from the text", doc_id)
-    year = meta.get("year")
-    if year is None:
-        year = guess_year(text)
+    # A manifest entry without a year says the document speaks for none (an encyclopedia article);
+    # only a document the manifest does not describe gets a guessed one.
+    year = meta.get("year") if meta else guess_year(text)
     date = str(meta.get("date") or (str(year) if year else ""))
     return Document(
         doc_id=doc_id,
@@ -214,6 +212,7 @@ def make_document(doc_id: str, raw: str, data: bytes, encoding: str, meta: dict 
         kind=meta.get("kind", ""),
         description=meta.get("description", ""),
         encoding=encoding,
+        covers_year=int(meta["covers_year"]) if str(meta.get("covers_year") or "").isdigit() else None,
         blocks=blocks,
     )
 

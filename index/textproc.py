@@ -5,33 +5,41 @@ import logging
 import re
 import threading
 import unicodedata
+from collections import ChainMap
 from functools import lru_cache
 from typing import Iterable
 
 log = logging.getLogger(__name__)
 
-_lock = threading.Lock()
-_ready = False
-_added_terms: set[str] = set()
-
 # A figure with its unit stays one token: "2.4万个", "5%", "2000张", "1.3万余个".
 NUMBER_RE = re.compile(
     r"\d+(?:[.,]\d+)*\s*(?:%|‰|余?[万亿千百]?余?(?:元|个|张|人|家|所|项|条|公里|千米|米|亩|平方米|吨|台|座|辆|户|套|场|次|倍|名|件|处|栋|间|床|位|天|年|月|日|小时|分钟|千瓦|兆瓦|GW|MW|kW)?)?"
 )
+# A year: 1000-2099 before 年 ("1949年"), or a bare 19xx/20xx that is neither part of a longer figure nor
+# a quantity ("in 2023", not "2000张" or "2000.5").
+YEAR_RE = re.compile(r"(?<![\d.,])(1\d{3}|20\d{2})(?=\s*年)|(?<![\d.,])(19\d{2}|20\d{2})(?![\d%‰\u3400-\u9fff]|[.,]\d)")
+
+
+def years_in(text: str) -> list[int]:
+    """Years written in ``text``, in order of appearance (see :data:`YEAR_RE`)."""
+    return [int(a or b) for a, b in YEAR_RE.findall(text)]
+
+
 _CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 _WORD = re.compile(r"[\w\u3400-\u9fff%‰.]+")
 
-# Function words and question words carry no topic; dropping them keeps BM25 on content.
+# Function words and question words carry no topic; dropping them keeps BM25 on content. Words that are
+# empty only within one collection (its place name, its genre: 报告, "report") are the corpus manifest's
+# ``stopwords``, held by that index's TextProcessor.
 STOPWORDS = frozenset(
     """的 了 和 与 及 或 在 是 为 对 将 把 被 从 向 以 于 等 着 也 都 还 又 就 而 并 其 之 中 上 下 个 这 那 这个 那个 这些 那些
     什么 多少 几 几个 哪些 哪个 哪里 哪 怎么 怎样 如何 为什么 是否 吗 呢 吧 啊 呀 请问 请 我们 我市 你 他 她 它 有 有关 关于
-    要 会 能 可以 一个 一些 方面 情况 问题 进行 通过 实现 今年 去年 明年 全市 太原 太原市 哪一年 多 少 年
+    要 会 能 可以 一个 一些 方面 情况 问题 进行 通过 实现 今年 去年 明年 哪一年 多 少 年
     哪家 哪所 哪条 哪座 哪项 哪位 哪几条 哪几 几所 几条 几项 几家 几个 什么样 怎样才能 一共 多久 时候 什么时候
-    报告 政府工作报告 工作报告 文章 一文 评论 作者 提出 认为 希望 准备 据 称 说 来说 由 作 承诺 想 当年 为此 期间
+    文章 一文 作者 提出 认为 希望 准备 据 称 说 来说 由 作 承诺 想 当年 为此 期间
     时期 计划 目标 打算 要求 其中 以及 分别 是否 能否 有没有 没有 哪些方面 主要 指出 表示
     the a an of to in on for and or is are was were be by with what which how many much does do did when where who why
-    will would should can could from at as that this these those it its their there about according report
-    commentary article government work plan planned taiyuan city""".split()
+    will would should can could from at as that this these those it its their there about according article""".split()
 )
 
 _cc = None
@@ -50,21 +58,6 @@ def normalize(text: str) -> str:
     """Fold width (NFKC), case and traditional characters (臺 → 台) for matching; display text is untouched."""
     text = unicodedata.normalize("NFKC", text).lower()
     return _opencc().convert(text)
-
-
-def _ensure_jieba() -> None:
-    global _ready
-    if _ready:
-        return
-    with _lock:
-        if _ready:
-            return
-        import jieba
-
-        jieba.setLogLevel(logging.WARNING)
-        jieba.initialize()
-        # Domain terms are not listed here: each index mines its own (mine_terms, registered by add_terms).
-        _ready = True
 
 
 def mine_terms(texts: Iterable[str], limit: int = 2000) -> list[str]:
@@ -87,54 +80,89 @@ def mine_terms(texts: Iterable[str], limit: int = 2000) -> list[str]:
     return ranked[:limit]
 
 
-def add_terms(terms: Iterable[str]) -> int:
-    """Register domain terms with jieba (idempotent). Returns how many were new."""
-    _ensure_jieba()
+class TextProcessor:
+    """Tokenisation for one index: jieba plus that index's mined domain terms, and the function words plus
+    the collection's own stopwords dropped. Indexes never share added terms: a term of one knowledge base
+    would otherwise change how another one's questions are cut, and no longer match its BM25 postings.
+
+    Args:
+        terms: Domain terms kept whole (mined at index time, :func:`mine_terms`).
+        stopwords: Collection words that carry no topic in it (the corpus manifest's ``stopwords``).
+    """
+
+    def __init__(self, terms: Iterable[str] = (), stopwords: Iterable[str] = ()) -> None:
+        self.terms = sorted({t.strip() for t in terms if len(t.strip()) >= 2})
+        self.extra_stopwords = sorted({normalize(w).strip() for w in stopwords if w.strip()})
+        self.stopwords = STOPWORDS | frozenset(self.extra_stopwords)
+        self._jieba = None
+        self._lock = threading.Lock()
+        self._cached = lru_cache(maxsize=4096)(self._tokens)
+
+    def _tokenizer(self):
+        if self._jieba is None:
+            with self._lock:
+                if self._jieba is None:
+                    self._jieba = _overlay_tokenizer(self.terms)
+        return self._jieba
+
+    def _words(self, tokens: list[str]) -> list[str]:
+        return [t for t in tokens if t.strip() and _WORD.fullmatch(t) and t not in self.stopwords]
+
+    def _tokens(self, text: str, bigrams: bool) -> tuple[str, ...]:
+        cut = self._tokenizer().lcut
+        out: list[str] = []
+        pos = 0
+        for m in NUMBER_RE.finditer(text):
+            out.extend(self._words(cut(text[pos:m.start()])))
+            out.append(re.sub(r"\s+", "", m.group(0)).replace(",", ""))
+            pos = m.end()
+        out.extend(self._words(cut(text[pos:])))
+        if bigrams:
+            for run in _CJK_RUN.findall(text):
+                out.extend(run[i:i + 2] for i in range(len(run) - 1) if run[i:i + 2] not in self.stopwords)
+        return tuple(out)
+
+    def tokenize(self, text: str, bigrams: bool = False) -> list[str]:
+        """Tokens for BM25: normalised jieba words, whole figures, no stopwords or punctuation.
+
+        Args:
+            text: Any text (query or passage).
+            bigrams: Also emit overlapping character bigrams of Chinese runs.
+        """
+        return list(self._cached(normalize(text), bigrams))
+
+    def cache_clear(self) -> None:
+        """Forget cached tokenisations (benchmarks time the cold path)."""
+        self._cached.cache_clear()
+
+
+_base_lock = threading.Lock()
+
+
+def _overlay_tokenizer(terms: list[str]):
+    """A jieba tokenizer sharing the default dictionary (loaded once, ~70 MB) with ``terms`` added only to
+    this instance: its frequency table is a ChainMap whose first map takes the additions."""
     import jieba
 
-    new = 0
-    with _lock:
-        for term in terms:
-            term = term.strip()
-            if len(term) >= 2 and term not in _added_terms:
-                jieba.add_word(term, freq=1000)
-                _added_terms.add(term)
-                new += 1
-    if new:
-        _cached_tokens.cache_clear()
-    return new
+    with _base_lock:
+        if not jieba.dt.initialized:
+            jieba.setLogLevel(logging.WARNING)
+            jieba.dt.initialize()
+    tk = jieba.Tokenizer()
+    tk.FREQ = ChainMap({}, jieba.dt.FREQ)
+    tk.total = jieba.dt.total
+    tk.initialized = True  # the dictionary is jieba.dt's; initialize() would load a private copy
+    for term in terms:
+        tk.add_word(term, freq=1000)
+    return tk
 
 
-@lru_cache(maxsize=4096)
-def _cached_tokens(text: str, bigrams: bool) -> tuple[str, ...]:
-    import jieba
-
-    out: list[str] = []
-    pos = 0
-    for m in NUMBER_RE.finditer(text):
-        out.extend(_words(jieba.lcut(text[pos:m.start()])))
-        out.append(re.sub(r"\s+", "", m.group(0)).replace(",", ""))
-        pos = m.end()
-    out.extend(_words(jieba.lcut(text[pos:])))
-    if bigrams:
-        for run in _CJK_RUN.findall(text):
-            out.extend(run[i:i + 2] for i in range(len(run) - 1) if run[i:i + 2] not in STOPWORDS)
-    return tuple(out)
-
-
-def _words(tokens: list[str]) -> list[str]:
-    return [t for t in tokens if t.strip() and _WORD.fullmatch(t) and t not in STOPWORDS]
+_DEFAULT = TextProcessor()
 
 
 def tokenize(text: str, bigrams: bool = False) -> list[str]:
-    """Tokens for BM25: normalised jieba words, whole figures, no stopwords or punctuation.
-
-    Args:
-        text: Any text (query or passage).
-        bigrams: Also emit overlapping character bigrams of Chinese runs.
-    """
-    _ensure_jieba()
-    return list(_cached_tokens(normalize(text), bigrams))
+    """:meth:`TextProcessor.tokenize` with function words only and no domain terms (index-free uses)."""
+    return _DEFAULT.tokenize(text, bigrams)
 
 
 def has_cjk(text: str) -> bool:

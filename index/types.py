@@ -14,6 +14,8 @@ class Document:
         title: Human title (manifest, else first heading or line).
         date: ISO date as precise as known ("2021-02-23", "2022-01", "2021") or "".
         year: Year the document speaks for ("今年" in the text means this year), or None.
+        covers_year: An earlier year the document looks back on (a report of 2022 on the results of
+            2021), as its manifest entry states, or None.
         kind: Document kind ("full report", "news digest", ...).
         description: One-line description.
         text: Cleaned text; passage offsets point into it.
@@ -30,6 +32,7 @@ class Document:
     kind: str = ""
     description: str = ""
     encoding: str = "utf-8"
+    covers_year: int | None = None
     blocks: list["Block"] = field(default_factory=list, repr=False)
 
     def meta(self) -> dict[str, Any]:
@@ -78,6 +81,7 @@ class Passage:
     end: int
     ordinal: int
     years_mentioned: list[int] = field(default_factory=list)
+    covers_year: int | None = None
 
     def index_text(self) -> str:
         """Text used for embedding and BM25: the innermost heading gives context."""

@@ -13,8 +13,8 @@ import numpy as np
 
 from index.builder import LoadedIndex, build_index, default_index_dir, load_index
 from index.embed import Embedder
+from index.profile import PROFILE
 from index.textproc import has_cjk
-from index.workspace import corpus_profile
 
 from .answer import not_found_message
 from .answerers import Answerer, AnswerRequest, make_answerer
@@ -97,12 +97,12 @@ class Assistant:
 
     def _set_index(self, index: LoadedIndex) -> None:
         # Fitted parameters apply only to the model and documents they were fitted on (qa.profile).
-        fitted = load_fitted(index.manifest)
+        fitted = load_fitted(index.manifest, index.profile.fitted, index.directory / PROFILE)
         self.weights = self._given_weights or RerankWeights.from_fitted(fitted)
         self.calibration = dict(DEFAULT_CALIBRATION, **(fitted or {}).get("calibration", {}))
         self.index = index
-        # Example questions of this collection, for prompts (the corpus manifest's "examples").
-        self.examples = corpus_profile(Path(index.manifest.get("corpus_dir") or index.directory))["examples"]
+        # Example questions of this collection, for prompts (its profile: manifest or headings).
+        self.examples = index.profile.examples
         self.retriever = HybridRetriever(index, self.embedder, self.config)
         self.reranker = Reranker(self.retriever, self.weights)
         self._doc_of_row = np.array([p.doc_id for p in index.passages], dtype=object)

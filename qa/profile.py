@@ -2,7 +2,8 @@
 
 ``python -m eval fit`` writes re-ranking weights and the not-found calibration together with their
 provenance (``fitted_on``: embedding model id and sha256, the documents of the index the fit ran on
-with their sha256, the gold file's name and sha256, and the split). The assistant loads them only
+with their sha256, the gold file's name and sha256, and the split) into ``fitted.json`` of the corpus
+folder; indexing copies them into the index's profile (:mod:`index.profile`). The assistant uses them only
 when they match the index in use: the same model, and every document the fit saw still present
 unchanged (documents added since do not invalidate a fit: the questions it was fitted on are still
 answered from the same passages). Otherwise it uses the code's defaults and logs a warning.
@@ -19,7 +20,6 @@ from index.fileio import atomic_write
 
 log = logging.getLogger(__name__)
 
-FITTED_FILE = Path(__file__).with_name("weights.json")
 FORMAT_VERSION = 2
 
 
@@ -51,19 +51,20 @@ def mismatch(fitted_on: dict[str, Any], manifest: dict[str, Any]) -> str:
     return ""
 
 
-def load_fitted(manifest: dict[str, Any], path: Path = FITTED_FILE) -> dict[str, Any] | None:
-    """The fitted parameters when they match the index (``manifest``), else None with a warning.
+def load_fitted(manifest: dict[str, Any], data: dict[str, Any] | None, path: str | Path = "") -> dict[str, Any] | None:
+    """The fitted parameters ``data`` when they match the index (``manifest``), else None with a warning.
+
+    Args:
+        manifest: The index manifest.
+        data: The parameters (the index profile's ``fitted``), or None when the collection has none.
+        path: Where they came from, for messages.
 
     Returns:
-        The file's content (``weights``, ``weights_en``, ``calibration``, ``fitted_on``, ``report``).
+        ``data`` (``weights``, ``weights_en``, ``calibration``, ``fitted_on``, ``report``) or None.
     """
-    if not path.is_file():
-        log.warning("no fitted parameters at %s: using the defaults (run python -m eval fit)", path)
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        log.warning("fitted parameters %s unreadable (%s): using the defaults", path, exc)
+    path = path or "the index profile"
+    if data is None:
+        log.info("no fitted parameters in %s: using the defaults", path)
         return None
     fitted_on = data.get("fitted_on")
     if data.get("format_version") != FORMAT_VERSION or not isinstance(fitted_on, dict):
@@ -76,7 +77,7 @@ def load_fitted(manifest: dict[str, Any], path: Path = FITTED_FILE) -> dict[str,
     return data
 
 
-def write_fitted(data: dict[str, Any], path: Path = FITTED_FILE) -> Path:
+def write_fitted(data: dict[str, Any], path: str | Path) -> Path:
     """Write fitted parameters atomically (temp file + rename)."""
     path = Path(path)
     atomic_write(path, (json.dumps({"format_version": FORMAT_VERSION, **data}, ensure_ascii=False, indent=1)

@@ -7,7 +7,6 @@ Chinese terms of the top dense passages are searched with BM25 and fused with th
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,19 +14,18 @@ import numpy as np
 from index.builder import LoadedIndex
 from index.chunking import passage_sentences
 from index.embed import Embedder
-from index.textproc import has_cjk, normalize, tokenize
+from index.textproc import has_cjk, normalize, years_in
 
 from .types import ChannelScore, Hit
 
 log = logging.getLogger(__name__)
 
 _CN_NUM = {"十三五": [2016, 2017, 2018, 2019, 2020], "十四五": [2021, 2022, 2023, 2024, 2025], "十五五": [2026, 2027, 2028, 2029, 2030]}
-_YEAR_RE = re.compile(r"(20[0-4]\d)")
 
 
 def question_years(question: str) -> list[int]:
     """Years a question is about: explicit years and plan periods (十四五 → 2021-2025)."""
-    years = {int(y) for y in _YEAR_RE.findall(question)}
+    years = set(years_in(question))
     return sorted(years)
 
 
@@ -94,7 +92,7 @@ class HybridRetriever:
     @property
     def passage_tokens(self) -> list[set[str]]:
         if self._passage_tokens is None:
-            self._passage_tokens = [set(tokenize(p.index_text())) for p in self.index.passages]
+            self._passage_tokens = [set(self.index.text.tokenize(p.index_text())) for p in self.index.passages]
         return self._passage_tokens
 
     @property
@@ -138,7 +136,7 @@ class HybridRetriever:
         info = self._sentence_info.get(row)
         if info is None:
             text = self.index.passages[row].text
-            info = [(s, e, frozenset(tokenize(text[s:e])), normalize(text[s:e])) for s, e in passage_sentences(text)]
+            info = [(s, e, frozenset(self.index.text.tokenize(text[s:e])), normalize(text[s:e])) for s, e in passage_sentences(text)]
             self._sentence_info[row] = info
         return info
 
@@ -164,7 +162,7 @@ class HybridRetriever:
         """Tokenise and embed a question once."""
         return QueryInfo(
             text=question,
-            tokens=tokenize(question),
+            tokens=self.index.text.tokenize(question),
             has_cjk=has_cjk(question),
             years=question_years(question),
             periods=question_periods(question),
@@ -203,7 +201,7 @@ class HybridRetriever:
         """Distinctive Chinese terms of the top dense passages (tf × idf, CJK tokens only)."""
         weight: dict[str, float] = {}
         for rank, row in enumerate(rows[:k_docs]):
-            toks = tokenize(self.index.passages[int(row)].index_text())
+            toks = self.index.text.tokenize(self.index.passages[int(row)].index_text())
             for t in toks:
                 if has_cjk(t) and len(t) >= 2 or any(c.isdigit() for c in t):
                     weight[t] = weight.get(t, 0.0) + self.idf.get(t, 0.0) / (1 + rank)
@@ -279,8 +277,9 @@ class HybridRetriever:
             if years:
                 if p.year in years:
                     year_feat = 1.0
-                elif p.year is not None and p.year - 1 in years:
-                    # A report looks back on the previous year ("2021年…完成" lives in the 2022 report).
+                elif p.covers_year in years:
+                    # The document looks back on the asked year (its manifest says so: a report of
+                    # 2022 on the results of 2021).
                     year_feat = 0.8
                 elif years & set(p.years_mentioned):
                     year_feat = 0.6

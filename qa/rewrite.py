@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-_YEAR = re.compile(r"(20[0-4]\d)\s*年?")
+from index.textproc import YEAR_RE, years_in
+
+_YEAR = re.compile(rf"(?:{YEAR_RE.pattern})\s*年?")
 _RELATIVE = {"去年": -1, "前年": -2, "明年": 1, "今年": 0, "last year": -1, "next year": 1, "the year before": -1}
 _PRONOUN = re.compile(r"^(?:那么|那|这个项目|该项目|这个|这项|该|它的|它|其|this project|this|it)")
 _ELLIPTIC_END = re.compile(r"(?:呢|怎么样|如何|又如何|多少呢|\?|？)*\s*$")
@@ -64,11 +66,11 @@ def rewrite(question: str, history: Sequence[Any] | None = None) -> str:
     prev = _previous_query(history)
     if not prev or not _is_elliptical(q):
         return q
-    prev_years = [int(y) for y in _YEAR.findall(prev)]
+    prev_years = years_in(prev)
     new_year: int | None = None
     m = _YEAR.search(q)
     if m:
-        new_year = int(m.group(1))
+        new_year = int(m.group(1) or m.group(2))
     else:
         for word, delta in _RELATIVE.items():
             if word in q.lower() and prev_years:

@@ -351,7 +351,7 @@ CORRUPTIONS = {
     "truncated vectors.npy": (lambda d: _truncate(d / "vectors.npy"), "corrupt"),
     "truncated sentence_vectors.npy": (lambda d: _truncate(d / "sentence_vectors.npy"), "corrupt"),
     "missing bm25": (lambda d: shutil.rmtree(d / "bm25"), "BM25 index .* missing or corrupt"),
-    "garbage terms.json": (lambda d: (d / "terms.json").write_text("[oops", encoding="utf-8"), "corrupt"),
+    "garbage profile.json": (lambda d: (d / "profile.json").write_text("[oops", encoding="utf-8"), "corrupt"),
     "empty manifest": (lambda d: (d / "manifest.json").write_text("", encoding="utf-8"), "corrupt"),
     "other model weights (same id)": (_edit_manifest(sha256="0" * 64), r"built with model 'fake-bigram-64' \(sha256 000000000000"),
     "other model id": (_edit_manifest(id="BAAI/bge-small-zh-v1.5"), "built with model 'BAAI/bge-small-zh-v1.5'"),

@@ -37,7 +37,7 @@ def test_build_writes_index_directory(small_corpus, tmp_path):
     report = build_index(small_corpus, out, FakeEmbedder(), progress=False)
     assert report.errors == {} and report.documents == 2 and report.passages > 10
     names = {p.name for p in out.iterdir()}
-    assert {"faiss.index", "passages.jsonl", "manifest.json", "vectors.npy", "bm25", "terms.json"} <= names
+    assert {"faiss.index", "passages.jsonl", "manifest.json", "vectors.npy", "bm25", "profile.json"} <= names
     m = read_manifest(out)
     assert m["model"]["id"] == "fake-bigram-64" and m["model"]["dim"] == 64 and m["model"]["normalized"]
     assert m["index_type"] == "flat" and m["passages"] == report.passages

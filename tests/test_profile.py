@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from eval.fit import Sample, cv_weights
+from index.profile import FITTED_NAME, read_fitted
 from qa.profile import fingerprint, load_fitted, mismatch, write_fitted
 from qa.rerank import FEATURES, RerankWeights
 
@@ -15,9 +16,11 @@ MANIFEST = {"model": {"id": "e5", "sha256": "abc"},
             "documents": {"a.txt": {"sha256": "1"}, "b.txt": {"sha256": "2"}}}
 
 
-def _fitted(tmp_path: Path, manifest: dict = MANIFEST) -> Path:
-    return write_fitted({"weights": {"dense": 9.0}, "calibration": {"threshold": 0.42},
-                         "fitted_on": {**fingerprint(manifest), "split": "fit"}}, tmp_path / "w.json")
+def _fitted(tmp_path: Path, manifest: dict = MANIFEST) -> dict | None:
+    """Write parameters as ``python -m eval fit`` does and read them back as indexing does."""
+    write_fitted({"weights": {"dense": 9.0}, "calibration": {"threshold": 0.42},
+                  "fitted_on": {**fingerprint(manifest), "split": "fit"}}, tmp_path / FITTED_NAME)
+    return read_fitted(tmp_path)
 
 
 def test_fitted_parameters_load_when_they_match(tmp_path: Path) -> None:
@@ -46,19 +49,20 @@ def test_mismatched_parameters_fall_back_to_defaults(tmp_path: Path, manifest: d
 
 
 def test_parameters_without_provenance_are_not_loaded(tmp_path: Path) -> None:
-    legacy = tmp_path / "old.json"
+    legacy = tmp_path / FITTED_NAME
     legacy.write_text('{"weights": {"dense": 9.0}, "fitted_on": "taiyuan_gold.jsonl"}', encoding="utf-8")
-    assert load_fitted(MANIFEST, legacy) is None
-    assert load_fitted(MANIFEST, tmp_path / "missing.json") is None
+    assert load_fitted(MANIFEST, read_fitted(tmp_path)) is None
+    assert read_fitted(tmp_path / "missing") is None and load_fitted(MANIFEST, None) is None
+    legacy.write_text("{oops", encoding="utf-8")
+    assert read_fitted(tmp_path) is None
 
 
 def test_shipped_parameters_match_the_bundled_corpus() -> None:
     import json
 
-    from qa.profile import FITTED_FILE
-    data = json.loads(FITTED_FILE.read_text(encoding="utf-8"))
-    assert data["fitted_on"]["split"] == "fit" and data["fitted_on"]["gold_file"] == "taiyuan_gold.jsonl"
     corpus = Path(__file__).resolve().parent.parent / "data" / "corpus" / "taiyuan"
+    data = json.loads((corpus / FITTED_NAME).read_text(encoding="utf-8"))
+    assert data["fitted_on"]["split"] == "fit" and data["fitted_on"]["gold_file"] == "taiyuan_gold.jsonl"
     import hashlib
     for name, sha in data["fitted_on"]["documents"].items():
         assert hashlib.sha256((corpus / name).read_bytes()).hexdigest() == sha
