@@ -51,7 +51,7 @@ class Sample:
 
     id: str
     type: str
-    cjk: bool
+    cjk: bool              # asked in the collection's language (else cross-lingual)
     X: np.ndarray          # (candidates, features)
     relevant: np.ndarray   # (candidates,) bool
 
@@ -105,8 +105,8 @@ def collect(assistant: Assistant, items: list) -> tuple[list[Sample], list[dict]
         if not hits:
             continue
         rel = np.array([any(contains_evidence(h.passage.text, e) for e in item.evidence) for h in hits])
-        samples.append(Sample(item.id, item.type, info.has_cjk, score_matrix(hits), rel))
-        tops.append({"id": item.id, "type": item.type, "cjk": info.has_cjk, "hits": hits, "question": item.question,
+        samples.append(Sample(item.id, item.type, info.same_language, score_matrix(hits), rel))
+        tops.append({"id": item.id, "type": item.type, "cjk": info.same_language, "hits": hits, "question": item.question,
                      "history": item.history or None})
     return samples, tops
 

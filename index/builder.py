@@ -51,7 +51,7 @@ VECTORS = "vectors.npy"
 SENTENCES = "sentences.npy"
 SENTENCE_VECTORS = "sentence_vectors.npy"
 MIN_SENTENCE_CHARS = 6
-CHUNKER = {"max_chars": MAX_CHARS, "version": 1}
+CHUNKER = {"max_chars": MAX_CHARS, "version": 2}  # 2: Western full stops end sentences
 BM25_BIGRAMS = False
 
 

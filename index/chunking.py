@@ -35,11 +35,13 @@ _OUTLINE = [
     (re.compile(r"^\d{1,2}\s*[.．、](?!\d)"), 3),
     (re.compile(r"^[（(]\d{1,2}[)）]"), 3),
 ]
-_TERMINAL = "。！？；!?;：:…"
+_TERMINAL = "。！？；!?;：:…."  # a Western full stop too: an English line ending in one is not broken mid-sentence
 _INNER_PUNCT = re.compile(r"[，,、。；;！？!?]")
 _BULLET = re.compile(r"^[◆●•■▪◇○·\-–]")
 _BYLINE = re.compile(r"^(?:代?市长|副市长|记者|本报记者|通讯员|作者|责任编辑|编辑)|供图|摄$")
-_SENTENCE = re.compile(r"[^。！？；!?;]*(?:[。！？；!?;]+[”’\"）)]*|$)")
+# Chinese sentence ends, and a Western full stop only before a space and a capital, digit or quote (so
+# "2.5", "e.g. this" and "No. 3" stay whole).
+_SENTENCE = re.compile(r"(?:[^。！？；!?;.]|\.(?!\s+[A-Z0-9\"“‘(]))*(?:[。！？；!?;]+[”’\"）)]*|\.(?=\s+[A-Z0-9\"“‘(])|$)")
 
 
 def _outline_level(line: str) -> int | None:
@@ -120,7 +122,8 @@ def parse_document(raw: str) -> tuple[str, list[Block]]:
                 and (_INNER_PUNCT.search(prev_plain) or len(prev_plain) >= 25)
                 and not prev.rstrip().endswith("**")
             ):
-                sep = " " if prev[-1].isascii() and prev[-1].isalnum() and line[0].isascii() and line[0].isalnum() else ""
+                # Western text keeps a space where the line broke; Chinese text has none.
+                sep = " " if prev[-1].isascii() and line[0].isascii() else ""
                 merged[-1] = (prev + sep + line, None)
                 continue
         merged.append((line, md_level))

@@ -16,10 +16,13 @@ from .retrieval import HybridRetriever, QueryInfo
 from .types import Citation, Hit
 
 FIGURE_RE = re.compile(
-    r"第\d+(?:位|名)|\d+(?:\.\d+)?%?\s*[-~—至到]\s*\d+(?:\.\d+)?%|(?:约|近|超过|超|逾)?\d+(?:[.,]\d+)*\s*(?:%|‰|余?[万亿千百]?余?(?:元|个|张|人次|人|家|所|项|条|公里|千米|米|亩|平方米|吨|台|座|辆|户|套|场|次|倍|名|件|处|栋|间|床|位|天|小时|分钟|千瓦|兆瓦)?)(?:以上|左右|以内)?"
+    r"第\d+(?:位|名)|\d+(?:\.\d+)?%?\s*[-~—至到]\s*\d+(?:\.\d+)?%|(?:约|近|超过|超|逾)?(?:[£$€¥]\s?)?\d+(?:[.,]\d+)*\s*(?:%|‰|余?[万亿千百]?余?(?:元|个|张|人次|人|家|所|项|条|公里|千米|米|亩|平方米|吨|台|座|辆|户|套|场|次|倍|名|件|处|栋|间|床|位|天|小时|分钟|千瓦|兆瓦)?)(?:以上|左右|以内)?"
+    r"(?:(?<=\s)|\s)?(?:(?:million|billion|trillion|thousand|per cent|percent)\b)?"
 )
-DATE_RE = re.compile(r"\d{4}年\d{1,2}月\d{1,2}日|\d{4}年\d{1,2}月|\d{1,2}月\d{1,2}日|\d{4}年(?:底|前|内)?|年底前|年内")
-_CLAUSE = re.compile(r"[^，,；;：:。！？!?\n]+")
+_MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
+DATE_RE = re.compile(r"\d{4}年\d{1,2}月\d{1,2}日|\d{4}年\d{1,2}月|\d{1,2}月\d{1,2}日|\d{4}年(?:底|前|内)?|年底前|年内"
+                     rf"|\d{{1,2}} {_MONTH} \d{{4}}|{_MONTH} \d{{1,2}}, \d{{4}}|{_MONTH} \d{{4}}|(?<![\d,.£$€])(?:19|20)\d\d(?![\d%]|[,.]\d)")
+_CLAUSE = re.compile(r"(?:[^，,；;：:。！？!?\n]|(?<=\d)[,.](?=\d))+")  # "1,184" and "2.5" stay whole
 _HEAD = re.compile(r"(?:什么|哪个|哪所|哪家|哪座|哪条|哪项|哪种|哪类|哪一)([\u4e00-\u9fff]{1,5})")
 _SPEAKER = re.compile(r"([\u4e00-\u9fff]{2,3})(?:代表|委员)?(?:表示|说|建议|认为|指出|提出)")
 
@@ -42,7 +45,7 @@ class Sentence:
 def rank_sentences(info: QueryInfo, hits: list[Hit], qtype: str, retriever: HybridRetriever, top: int = 3) -> list[Sentence]:
     """Score sentences of the top hits: idf-weighted overlap with the question + passage score + type cue."""
     idf = retriever.idf
-    terms = info.tokens if info.has_cjk else info.prf_terms + [t for t in info.tokens if any(c.isdigit() for c in t)]
+    terms = info.tokens if info.same_language else info.prf_terms + [t for t in info.tokens if any(c.isdigit() for c in t)]
     denom = sum(idf.get(t, 1.0) for t in terms) or 1.0
     best_hit = hits[0].score if hits else 1.0
     row_of = retriever.row_of
@@ -58,8 +61,8 @@ def rank_sentences(info: QueryInfo, hits: list[Hit], qtype: str, retriever: Hybr
             if info.sentence_sims is not None:
                 srow = retriever.sentence_row.get((row_of[h.passage.id], s, e))
                 if srow is not None:
-                    # Dense similarity decides for English questions (no lexical overlap).
-                    score += (4.0 if not info.has_cjk else 1.0) * retriever.sentence_similarity(info, srow)
+                    # Dense similarity decides for cross-lingual questions (no lexical overlap).
+                    score += (4.0 if not info.same_language else 1.0) * retriever.sentence_similarity(info, srow)
             if qtype == "number" and FIGURE_RE.search(sent) and re.search(r"\d", sent):
                 score += 0.25
             if qtype == "time" and DATE_RE.search(sent):
@@ -121,6 +124,40 @@ def _best_candidate(sentence: str, cands: list[re.Match], terms: list[str], idf:
     return max(cands, key=score)
 
 
+_LATIN_WORD = re.compile(r"[£$€¥]?\d(?:[\d,.]*\d)?%?|[A-Za-z\u00c0-\u024f][\w'’\-]*")
+
+
+def _latin_span(clause: str, question: str) -> tuple[int, int] | None:
+    """In a Western-script clause, the longest run of words the question does not use (stopwords break a
+    run), preferring runs with a name or figure in them (capitalised or digits), widened over adjacent
+    capitalised words so a name stays whole ("Quayside Library")."""
+    qwords = {w.lower() for w in _LATIN_WORD.findall(question)}
+    words = list(_LATIN_WORD.finditer(clause))
+    runs: list[list[int]] = []
+    for i, m in enumerate(words):
+        w = m.group().lower()
+        if w in qwords or w in STOPWORDS:
+            continue
+        if runs and runs[-1][1] == i - 1 and not clause[words[i - 1].end():m.start()].strip():
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    if not runs:
+        return None
+    def named(r: list[int]) -> bool:
+        return any(words[k].group()[0].isupper() or words[k].group()[0].isdigit() for k in range(r[0], r[1] + 1))
+
+    i, j = max(runs, key=lambda r: (named(r), words[r[1]].end() - words[r[0]].start()))
+
+    def capital(k: int) -> bool:
+        return 0 <= k < len(words) and words[k].group()[0].isupper() and words[k].group().lower() not in STOPWORDS
+    while capital(j + 1) and capital(j) and not clause[words[j].end():words[j + 1].start()].strip():
+        j += 1
+    while i > 0 and capital(i - 1) and capital(i) and not clause[words[i - 1].end():words[i].start()].strip():
+        i -= 1
+    return words[i].start(), words[j].end()
+
+
 def _entity_span(sentence: str, info: QueryInfo, terms: list[str], idf: dict[str, float]) -> tuple[str, int]:
     """In the clause that best matches the question, the longest stretch the question does not contain."""
     import jieba
@@ -135,6 +172,9 @@ def _entity_span(sentence: str, info: QueryInfo, terms: list[str], idf: dict[str
         return "", -1
     a, b = best
     clause = sentence[a:b]
+    if not has_cjk(clause):
+        span = _latin_span(clause, info.text)
+        return (clause[span[0]:span[1]], a + span[0]) if span else ("", -1)
     # A quoted name the question does not contain is the classic answer: 荣获“全国智慧健康养老示范基地”称号.
     for m in re.finditer(r"[“《\"]([^”》\"]{2,30})[”》\"]", clause):
         if normalize(m.group(1)) not in qn:
@@ -177,15 +217,16 @@ def extract_short(sentence: str, info: QueryInfo, qtype: str, idf: dict[str, flo
     does not already say; explain/list → none (sentence/summary instead).
     """
     idf = idf or {}
-    if not info.has_cjk and qtype not in ("number", "time"):
+    if not info.same_language and qtype not in ("number", "time"):
         # Without a shared language only figures and dates can be pointed at safely.
         return "", -1
-    terms = [t for t in (info.tokens if info.has_cjk else info.prf_terms) if len(t) >= 2 and not re.fullmatch(r"20\d\d年?", t)]
+    terms = [t for t in (info.tokens if info.same_language else info.prf_terms) if len(t) >= 2 and not re.fullmatch(r"20\d\d年?", t)]
     if qtype == "number":
         cands = [m for m in FIGURE_RE.finditer(sentence)
                  if re.search(r"\d", m.group()) and not re.fullmatch(r"20\d\d年?", m.group())
                  and not _in_question(m.group(), info.text)
-                 and not re.match(r"[A-Za-z岁号]", sentence[m.end():m.end() + 1])]
+                 # "5G", "3岁" are not quantities; "1,327 new homes" is (the match may end in a space)
+                 and not re.match(r"[A-Za-z岁号]", sentence[m.start() + len(m.group().rstrip()):][:1])]
         unit = requested_unit(info.text)
         if unit and any(m.group().rstrip("以上左右以内").endswith(unit) for m in cands):
             cands = [m for m in cands if m.group().rstrip("以上左右以内").endswith(unit)]

@@ -170,10 +170,14 @@ class Assistant:
         return {"coverage": top.get("coverage", 0.0), "dense": top.get("dense", 0.0),
                 "bm25": top.get("bm25", 0.0), "unit_missing": unit_missing}
 
-    def confidence(self, features: dict[str, float], cjk: bool) -> float:
-        """Probability-like confidence that the top passage answers the question."""
+    def confidence(self, features: dict[str, float], same_language: bool) -> float:
+        """Probability-like confidence that the top passage answers the question.
+
+        The ``zh_*`` parameters are those of questions in the collection's language (named after the
+        bundled collection's), ``en_*`` those of cross-lingual questions.
+        """
         c = self.calibration
-        if cjk:
+        if same_language:
             return _sigmoid(c["zh_bias"] + c["zh_cov"] * features.get("coverage", 0.0)
                             + c["zh_dense"] * features.get("dense", 0.0) + c.get("zh_bm25", 0.0) * features.get("bm25", 0.0)
                             + c.get("zh_unit", 0.0) * features.get("unit_missing", 0.0))

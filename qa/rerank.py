@@ -20,7 +20,7 @@ from .types import Hit
 
 FEATURES = ("dense", "sent", "bm25", "coverage", "year", "figure", "fused")
 
-_NUMBER_Q = re.compile(r"多少|(?<!哪)几[个项所家条座次年万亿]?|多大|多高|多长|多远|比例|占比|增长|增速|百分之|率|规模|how many|how much|what percentage|what share|number of|how big|how large|how long", re.I)
+_NUMBER_Q = re.compile(r"多少|(?<!哪)几[个项所家条座次年万亿]?|多大|多高|多长|多远|比例|占比|增长|增速|百分之|率|规模|how many|how much|what percentage|what share|number of|how big|how large|how long|\brate\b|percentage|proportion|cost|price", re.I)
 _TIME_Q = re.compile(r"何时|什么时候|哪一年|哪年|几月|哪天|日期|时间|when|what year|which year|what date", re.I)
 _PERSON_Q = re.compile(r"谁|哪位|姓名|who|whom|whose", re.I)
 _EXPLAIN_Q = re.compile(r"指的是|是指|什么意思|含义|意味着|为什么|为何|如何|怎样|怎么|哪些措施|什么措施|哪些举措|什么举措|措施|举措|意义|why|how (?!many|much|long|big|large)|what measures|what steps|in what way", re.I)
@@ -39,7 +39,7 @@ def year_tier(hit: Hit) -> int:
 
 def content_terms(info: QueryInfo) -> list[str]:
     """Question terms that carry its topic: no years (time is scored apart), PRF terms for English."""
-    terms = info.tokens if info.has_cjk else info.prf_terms
+    terms = info.tokens if info.same_language else info.prf_terms
     return [t for t in terms if not _YEAR_TOKEN.fullmatch(t)]
 
 
@@ -77,7 +77,8 @@ class RerankWeights:
     w: dict[str, float] = field(default_factory=lambda: {
         "dense": 1.0, "sent": 1.0, "bm25": 0.5, "coverage": 1.0, "year": 0.3, "figure": 0.15, "fused": 1.0,
     })
-    # Questions without Chinese: lexical features come from feedback terms, so they get their own weights.
+    # Cross-lingual questions (English on a Chinese collection): lexical features come from feedback
+    # terms, so they get their own weights.
     w_en: dict[str, float] = field(default_factory=lambda: {
         "dense": 0.0, "sent": 0.5, "bm25": 0.0, "coverage": 0.0, "year": 0.3, "figure": 0.0, "fused": 3.0,
     })
@@ -92,9 +93,9 @@ class RerankWeights:
             out.w_en = {k: float(data["weights_en"].get(k, 0.0)) for k in FEATURES}
         return out
 
-    def for_query(self, cjk: bool) -> dict[str, float]:
-        """The weight set for a question with (or without) Chinese."""
-        return self.w if cjk else self.w_en
+    def for_query(self, same_language: bool) -> dict[str, float]:
+        """The weight set for a question in the collection's language (``w``) or a cross-lingual one."""
+        return self.w if same_language else self.w_en
 
 
 class Reranker:
@@ -133,7 +134,7 @@ class Reranker:
         if not hits:
             return hits
         self.features(info, hits, qtype)
-        w = self.weights.for_query(info.has_cjk)
+        w = self.weights.for_query(info.same_language)
         for h in hits:
             h.score = float(sum(w.get(k, 0.0) * h.features.get(k, 0.0) for k in FEATURES))
         if info.years and any(h.features.get("year", 0.0) >= 1.0 for h in hits):

@@ -29,6 +29,13 @@ def question_years(question: str) -> list[int]:
     return sorted(years)
 
 
+def same_language(question: str, collection_language: str) -> bool:
+    """Whether a question is in its collection's language ("zh", "en"; a "mixed" one takes both)."""
+    if collection_language == "mixed":
+        return True
+    return has_cjk(question) == (collection_language != "en")
+
+
 def question_periods(question: str) -> list[str]:
     """Five-year-plan names mentioned in the question."""
     q = normalize(question)
@@ -61,6 +68,10 @@ class QueryInfo:
     years: list[int]
     periods: list[str]
     vector: np.ndarray | None = None
+    # The question is written in the collection's language, so its words can match lexically; a
+    # cross-lingual question (English on Chinese documents, or the reverse) relies on dense similarity
+    # and on feedback terms taken from the passages it finds.
+    same_language: bool = True
     prf_terms: list[str] = field(default_factory=list)
     sentence_sims: np.ndarray | None = None  # cosine of the question to every sentence
 
@@ -166,6 +177,7 @@ class HybridRetriever:
             has_cjk=has_cjk(question),
             years=question_years(question),
             periods=question_periods(question),
+            same_language=same_language(question, self.index.profile.language),
         )
 
     def _dense(self, info: QueryInfo, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -198,12 +210,14 @@ class HybridRetriever:
         return 0.0 if info.sentence_sims is None else float(info.sentence_sims[srow])
 
     def _prf_terms(self, rows: np.ndarray, k_docs: int, k_terms: int) -> list[str]:
-        """Distinctive Chinese terms of the top dense passages (tf × idf, CJK tokens only)."""
+        """Distinctive terms of the top dense passages in the collection's script (tf × idf)."""
         weight: dict[str, float] = {}
+        latin = self.index.profile.language == "en"
         for rank, row in enumerate(rows[:k_docs]):
             toks = self.index.text.tokenize(self.index.passages[int(row)].index_text())
             for t in toks:
-                if has_cjk(t) and len(t) >= 2 or any(c.isdigit() for c in t):
+                if (len(t) >= 3 and t.isalpha() and not has_cjk(t) if latin else has_cjk(t) and len(t) >= 2) \
+                        or any(c.isdigit() for c in t):
                     weight[t] = weight.get(t, 0.0) + self.idf.get(t, 0.0) / (1 + rank)
         return [t for t, _ in sorted(weight.items(), key=lambda kv: -kv[1])[:k_terms]]
 
@@ -243,11 +257,11 @@ class HybridRetriever:
         if len(self._sent_passage):
             channels["sent"] = self._sentences(info, n, allowed)
 
-        if info.has_cjk and info.tokens:
+        if info.same_language and info.tokens:
             b_scores, b_rows = self.index.bm25.search(info.tokens, n, allowed=allowed)
             channels["bm25"] = {int(r): ChannelScore(i + 1, float(s)) for i, (s, r) in enumerate(zip(b_scores, b_rows))}
-        elif not info.has_cjk:
-            # Figures and Latin names still match lexically; Chinese terms come from feedback.
+        elif not info.same_language:
+            # Figures still match lexically; the collection's own terms come from feedback.
             latin = [t for t in info.tokens if any(c.isdigit() for c in t)]
             info.prf_terms = self._prf_terms(d_rows, cfg.prf_docs, cfg.prf_terms)
             p_scores, p_rows = self.index.bm25.search(info.prf_terms + latin, n, allowed=allowed)

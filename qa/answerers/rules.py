@@ -22,7 +22,7 @@ class RulesAnswerer(Answerer):
 
     def answer(self, req: AnswerRequest, answer: Answer, assistant: Any) -> Answer:
         hits, info, qtype, retriever = req.hits, req.info, req.qtype, req.retriever
-        answer.confidence = assistant.confidence(assistant.refusal_features(req.rewritten, hits), info.has_cjk)
+        answer.confidence = assistant.confidence(assistant.refusal_features(req.rewritten, hits), info.same_language)
         if answer.confidence < assistant.calibration["threshold"]:
             return not_found(answer, req)
         sentences = rank_sentences(info, hits, qtype, retriever, top=min(3, req.k))

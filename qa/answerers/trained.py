@@ -97,7 +97,7 @@ class ReaderAnswerer(Answerer):
 
     def answer(self, req: AnswerRequest, answer: Answer, assistant: Any) -> Answer:
         hits = req.hits[:self.passages]
-        retrieval_conf = assistant.confidence(assistant.refusal_features(req.rewritten, req.hits), req.info.has_cjk)
+        retrieval_conf = assistant.confidence(assistant.refusal_features(req.rewritten, req.hits), req.info.same_language)
         if retrieval_conf < assistant.calibration["threshold"]:
             # The retrieval evidence alone says "not found" (the same calibrated gate as the rules').
             answer.confidence = retrieval_conf
