@@ -1,11 +1,24 @@
-"""Base classes for search backends (the seam for external engines such as Qdrant or OpenSearch).
+"""Base classes for search backends (the seam for external engines such as Milvus, Qdrant or OpenSearch).
 
-Every backend speaks the same verbs: ``index``, ``search``, ``save``, ``load``. Rows are
-passage positions (0..n-1) in ``passages.jsonl``; the caller maps them to passages.
+Two generations of the seam live here side by side:
+
+* ``VectorStore`` / ``LexicalStore`` (``index``, ``search``, ``save``, ``load``): rows are passage
+  positions (0..n-1) in ``passages.jsonl``; the caller maps them to passages. Used today by
+  ``index/builder.py`` and ``qa/retrieval.py``.
+* ``PassageStore``: stable string passage ids, incremental ``upsert``/``delete``, top-k ``search``
+  and ``lexical_search`` with a :class:`Filter` on doc_id/year, ``count``, an atomic switch to a
+  new version (``stage``/``promote``) and the BM25 statistics (:class:`BM25Stats`) kept current on
+  every write. BM25 travels as client-side sparse vectors: query weights are idf × query count,
+  document weights are the saturated term frequency, so their inner product is the BM25 score
+  over Wenda's own jieba tokens (docs/scaling.md, issue 15).
 """
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +47,7 @@ class VectorStore(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, directory: Path) -> "VectorStore":
+    def load(cls, directory: Path) -> VectorStore:
         """Read a store written by :meth:`save`."""
 
     @property
@@ -73,5 +86,344 @@ class LexicalStore(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, directory: Path) -> "LexicalStore":
+    def load(cls, directory: Path) -> LexicalStore:
         """Read a store written by :meth:`save`."""
+
+
+# --------------------------------------------------------------------------------------------------
+# PassageStore: stable ids, incremental writes, filters, versions, BM25 statistics.
+# --------------------------------------------------------------------------------------------------
+
+
+SparseWeights = Mapping[str | int, float]
+"""Sparse weights ``{token or token_id: weight}``."""
+
+
+class StoreError(RuntimeError):
+    """A store cannot serve: unreachable, built with another model/dimension, or corrupt (one line)."""
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Restriction of a search to some documents and/or years; ``None`` means no restriction.
+
+    An empty tuple matches nothing.
+    """
+
+    doc_ids: tuple[str, ...] | None = None
+    years: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.doc_ids is not None:
+            object.__setattr__(self, "doc_ids", tuple(str(d) for d in self.doc_ids))
+        if self.years is not None:
+            object.__setattr__(self, "years", tuple(int(y) for y in self.years))
+
+    @property
+    def matches_nothing(self) -> bool:
+        """True when a given list is empty."""
+        return self.doc_ids == () or self.years == ()
+
+    def matches(self, doc_id: str, year: int) -> bool:
+        """Whether a passage of ``doc_id`` and ``year`` passes the filter."""
+        return (self.doc_ids is None or doc_id in self.doc_ids) and (self.years is None or year in self.years)
+
+
+@dataclass
+class PassageRecord:
+    """One passage as written to a :class:`PassageStore`.
+
+    Attributes:
+        id: Stable passage id (``Passage.id``).
+        doc_id: Document id (filterable).
+        year: Year of the passage's document (filterable; 0 when unknown).
+        vector: Passage embedding (dim,), L2-normalised float32.
+        tokens: Search tokens of the passage; the store updates its BM25 statistics from them and
+            derives the document's BM25 weights (unless ``lexical`` is given).
+        lexical: Explicit sparse weights ``{token or token_id: weight}``, used as given (string keys
+            get the store's token ids, integer keys are taken as those ids).
+        sentence_vectors: Optional (n_sentences, dim) sentence embeddings of the passage.
+    """
+
+    id: str
+    doc_id: str
+    year: int
+    vector: np.ndarray
+    tokens: list[str] | None = None
+    lexical: SparseWeights | None = None
+    sentence_vectors: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """Top-k hits per query, best first (like bm25s' ``Results``, with passage ids).
+
+    Attributes:
+        ids: Passage ids per query (lists may be shorter than k under a filter).
+        scores: float32 scores per query, aligned with ``ids``.
+    """
+
+    ids: list[list[str]]
+    scores: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def empty(cls, n_queries: int) -> SearchResults:
+        """No hits for each of ``n_queries`` queries."""
+        return cls([[] for _ in range(n_queries)], [np.zeros(0, np.float32) for _ in range(n_queries)])
+
+
+def term_freqs(tokens: Iterable[str]) -> dict[str, int]:
+    """Term frequencies of a token list."""
+    return dict(Counter(tokens))
+
+
+@dataclass
+class BM25Stats:
+    """Corpus statistics for BM25 as sparse vectors (Lucene idf, Robertson tf saturation).
+
+    ``score(q, d) = Σ_t idf(t)·qtf(t) × tf(t,d)·(k1+1) / (tf(t,d) + k1·(1 − b + b·dl/avgdl))``,
+    that is bm25s' "lucene" score × (k1+1). Token ids (``tid``) are assigned on first sight and
+    never reused, so sparse vectors stay valid while the vocabulary grows.
+    """
+
+    k1: float = 1.2
+    b: float = 0.75
+    n: int = 0
+    total_dl: int = 0
+    df: dict[str, int] = field(default_factory=dict)
+    tid: dict[str, int] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set, repr=False)
+
+    @property
+    def avgdl(self) -> float:
+        """Mean passage length in tokens (1.0 for an empty corpus)."""
+        return self.total_dl / self.n if self.n and self.total_dl else 1.0
+
+    def term_id(self, token: str) -> int:
+        """Sparse dimension of ``token``, assigned if new."""
+        t = self.tid.get(token)
+        if t is None:
+            t = self.tid[token] = len(self.tid)
+            self.dirty.add(token)
+        return t
+
+    def idf(self, token: str) -> float:
+        """Lucene idf ``log(1 + (N − df + 0.5)/(df + 0.5))``; 0 for unseen tokens."""
+        df = self.df.get(token, 0)
+        return math.log(1.0 + (self.n - df + 0.5) / (df + 0.5)) if df > 0 else 0.0
+
+    def add(self, tf: Mapping[str, int]) -> None:
+        """Count one passage with term frequencies ``tf`` in."""
+        self.n += 1
+        self.total_dl += sum(tf.values())
+        for t in tf:
+            self.term_id(t)
+            self.df[t] = self.df.get(t, 0) + 1
+            self.dirty.add(t)
+
+    def remove(self, tf: Mapping[str, int]) -> None:
+        """Count one passage with term frequencies ``tf`` out."""
+        self.n = max(0, self.n - 1)
+        self.total_dl = max(0, self.total_dl - sum(tf.values()))
+        for t in tf:
+            self.df[t] = max(0, self.df.get(t, 0) - 1)
+            self.dirty.add(t)
+
+    def query_weights(self, tokens: Iterable[str]) -> dict[str, float]:
+        """BM25 query weights ``{token: idf × count}`` (unknown tokens dropped)."""
+        out: dict[str, float] = {}
+        for t, c in Counter(tokens).items():
+            w = self.idf(t)
+            if w > 0:
+                out[t] = w * c
+        return out
+
+    def doc_weights(self, tokens: Iterable[str] | Mapping[str, int]) -> dict[str, float]:
+        """Saturated-tf document weights ``{token: tf(k1+1)/(tf + k1(1 − b + b·dl/avgdl))}``."""
+        tf = tokens if isinstance(tokens, Mapping) else term_freqs(tokens)
+        dl = sum(tf.values())
+        norm = self.k1 * (1.0 - self.b + self.b * dl / self.avgdl)
+        return {t: c * (self.k1 + 1.0) / (c + norm) for t, c in tf.items()}
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (``dirty`` excluded)."""
+        return {"k1": self.k1, "b": self.b, "n": self.n, "total_dl": self.total_dl, "df": self.df, "tid": self.tid}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> BM25Stats:
+        """Inverse of :meth:`to_dict`."""
+        return cls(float(d["k1"]), float(d["b"]), int(d["n"]), int(d["total_dl"]), dict(d["df"]), dict(d["tid"]))
+
+
+class PassageStore(ABC):
+    """Passages keyed by stable ids: dense and lexical (sparse) search with doc/year filters.
+
+    Subclasses implement the storage primitives (``_write``, ``_fetch_tf``, ``_remove``,
+    ``_search``, ``_lexical``, ``_save_stats``, ``count``, ``stage``, ``promote``); the BM25
+    bookkeeping of ``upsert``/``delete`` is shared here so all backends agree.
+
+    Args:
+        model: Embedding model id the vectors come from (checked when a store is reopened).
+        k1: BM25 term-frequency saturation.
+        b: BM25 length normalisation.
+    """
+
+    kind: str = "base"
+
+    def __init__(self, model: str = "", k1: float = 1.2, b: float = 0.75) -> None:
+        self.model = model
+        self.stats = BM25Stats(k1, b)
+        self.dim: int | None = None
+
+    # ---- shared verbs -------------------------------------------------------------------------
+    def upsert(self, records: Sequence[PassageRecord]) -> int:
+        """Insert or replace passages (by id); BM25 statistics follow. Returns the number written.
+
+        Document weights use the statistics after the whole batch, so upsert a full build in one
+        call (backends chunk the writes). Later upserts leave earlier passages' weights at the avgdl
+        of their own upsert; idf is computed at query time and always current. A rebuild through
+        :meth:`stage`/:meth:`promote` refreshes every weight.
+        """
+        if not records:
+            return 0
+        ids = [r.id for r in records]
+        if len(set(ids)) != len(ids):
+            raise ValueError("upsert() got the same passage id twice in one batch")
+        dims = {int(np.asarray(r.vector).shape[-1]) for r in records}
+        if len(dims) != 1:
+            raise ValueError(f"vectors of different dimensions in one batch: {sorted(dims)}")
+        self._ensure_dim(dims.pop())
+        old = self._fetch_tf(ids)
+        for tf in old.values():
+            if tf is not None:
+                self.stats.remove(tf)
+        tfs = [term_freqs(r.tokens) if r.tokens is not None else None for r in records]
+        for tf in tfs:
+            if tf is not None:
+                self.stats.add(tf)
+        sparse = []
+        for r, tf in zip(records, tfs):
+            w = r.lexical if r.lexical is not None else (self.stats.doc_weights(tf) if tf else {})
+            sparse.append(self._to_sparse(w, assign=True))
+        self._write(records, sparse, tfs, set(old))
+        self._save_stats()
+        return len(records)
+
+    def delete(self, ids: Sequence[str] | None = None, doc_ids: Sequence[str] | None = None) -> int:
+        """Remove passages by id and/or by document; BM25 statistics follow. Returns the number removed."""
+        if ids is None and doc_ids is None:
+            raise ValueError("delete() needs ids or doc_ids")
+        found = self._fetch_tf(list(ids or []))
+        if doc_ids:
+            found.update(self._fetch_tf_of_docs(list(doc_ids)))
+        for tf in found.values():
+            if tf is not None:
+                self.stats.remove(tf)
+        n = self._remove(list(found)) if found else 0
+        self._save_stats()
+        return n
+
+    def search(self, vectors: np.ndarray, k: int, where: Filter | None = None) -> SearchResults:
+        """Top-k passages per query vector by inner product."""
+        q = np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32)
+        if k <= 0 or (where is not None and where.matches_nothing) or self.dim is None:
+            return SearchResults.empty(len(q))
+        if q.shape[1] != self.dim:
+            raise StoreError(f"query vectors have dimension {q.shape[1]}, the store holds {self.dim}")
+        return self._search(q, k, where)
+
+    def lexical_search(
+        self, weights: SparseWeights | Sequence[SparseWeights], k: int, where: Filter | None = None
+    ) -> SearchResults:
+        """Top-k passages per sparse query (``{token or token_id: weight}``) by inner product (> 0 only)."""
+        queries = [weights] if isinstance(weights, Mapping) else list(weights)
+        if k <= 0 or (where is not None and where.matches_nothing):
+            return SearchResults.empty(len(queries))
+        return self._lexical([self._to_sparse(w, assign=False) for w in queries], k, where)
+
+    def bm25_search(self, query_tokens: Sequence[str], k: int, where: Filter | None = None) -> SearchResults:
+        """BM25 top-k for one tokenised query (:meth:`BM25Stats.query_weights` + :meth:`lexical_search`)."""
+        return self.lexical_search(self.stats.query_weights(query_tokens), k, where)
+
+    def sentence_search(self, vectors: np.ndarray, k: int, where: Filter | None = None) -> SearchResults:
+        """Top-k passages per query by their best sentence vector (passages without sentences never match)."""
+        q = np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32)
+        if k <= 0 or (where is not None and where.matches_nothing) or self.dim is None:
+            return SearchResults.empty(len(q))
+        if q.shape[1] != self.dim:
+            raise StoreError(f"query vectors have dimension {q.shape[1]}, the store holds {self.dim}")
+        return self._sentence_search(q, k, where)
+
+    def _to_sparse(self, weights: SparseWeights, assign: bool) -> dict[int, float]:
+        """Map token keys to sparse dimensions (unknown tokens dropped unless ``assign``); zeros dropped."""
+        out: dict[int, float] = {}
+        for key, w in weights.items():
+            if not w:
+                continue
+            if isinstance(key, str):
+                t = self.stats.term_id(key) if assign else self.stats.tid.get(key)
+                if t is None:
+                    continue
+            else:
+                t = int(key)
+            out[t] = out.get(t, 0.0) + float(w)
+        return out
+
+    def _ensure_dim(self, dim: int) -> None:
+        """Accept the first dimension, refuse any other."""
+        if self.dim is None:
+            self.dim = dim
+        elif dim != self.dim:
+            raise StoreError(f"vectors have dimension {dim}, the store holds {self.dim} (model {self.model!r})")
+
+    def close(self) -> None:
+        """Release connections (no-op by default)."""
+
+    # ---- backend primitives ------------------------------------------------------------------
+    @abstractmethod
+    def count(self) -> int:
+        """Number of passages held."""
+
+    @abstractmethod
+    def _write(self, records: Sequence[PassageRecord], sparse: list[dict[int, float]], tfs: list[dict[str, int] | None],
+               existing: set[str]) -> None:
+        """Store the records with their sparse weights and term frequencies (replace by id; ``existing`` ids are held)."""
+
+    @abstractmethod
+    def _fetch_tf(self, ids: list[str]) -> dict[str, dict[str, int] | None]:
+        """Term frequencies of those ids that exist (None when stored without tokens)."""
+
+    @abstractmethod
+    def _fetch_tf_of_docs(self, doc_ids: list[str]) -> dict[str, dict[str, int] | None]:
+        """Like :meth:`_fetch_tf` for every passage of the given documents."""
+
+    @abstractmethod
+    def _remove(self, ids: list[str]) -> int:
+        """Delete the given (existing) ids; return how many were removed."""
+
+    @abstractmethod
+    def _search(self, queries: np.ndarray, k: int, where: Filter | None) -> SearchResults:
+        """Dense top-k; arguments already validated."""
+
+    @abstractmethod
+    def _sentence_search(self, queries: np.ndarray, k: int, where: Filter | None) -> SearchResults:
+        """Best-sentence top-k passages; arguments already validated."""
+
+    @abstractmethod
+    def _lexical(self, queries: list[dict[int, float]], k: int, where: Filter | None) -> SearchResults:
+        """Sparse inner-product top-k (scores > 0 only); arguments already validated."""
+
+    @abstractmethod
+    def _save_stats(self) -> None:
+        """Persist the changed part of :attr:`stats` (``stats.dirty``) and clear it."""
+
+    @abstractmethod
+    def stage(self) -> PassageStore:
+        """An empty new version of this store, written to but invisible until :meth:`promote`."""
+
+    @abstractmethod
+    def promote(self, staged: PassageStore, drop_old: bool = True) -> None:
+        """Atomically make ``staged`` (from :meth:`stage`) the version this store serves."""

@@ -93,7 +93,7 @@ class FaissStore(VectorStore):
         faiss.write_index(self._index, str(Path(directory) / FAISS_FILE))
 
     @classmethod
-    def load(cls, directory: Path) -> "FaissStore":
+    def load(cls, directory: Path) -> FaissStore:
         import faiss
 
         path = Path(directory) / FAISS_FILE
