@@ -1,6 +1,13 @@
-"""Drive the web app in headless Chromium: example question → bold short answer, cited card, [1] link."""
+"""Drive the web app in headless Chromium: example question → bold short answer, cited card, [1] link;
+an English browser gets the English interface; a rejected question leaves the conversation visible.
+
+Screenshots go to artifacts/browser/; with WENDA_SCREENSHOT_DIR set (e.g. docs/img) the interface
+screenshots ui_zh.png and ui_en.png are written there too.
+"""
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -26,17 +33,39 @@ def app_url(tmp_path_factory, built_index, embedder):
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
+def browser(app_url):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
-        pg = context.new_page()
-        pg.set_default_timeout(60_000)
-        pg.goto(app_url)
-        yield pg
-        browser.close()
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def open_page(browser, url: str, locale: str):
+    """A new page of the app in a browser context of ``locale`` (its navigator.language and Accept-Language)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale=locale)
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    pg.goto(url)
+    return pg
+
+
+@pytest.fixture(scope="module")
+def page(browser, app_url):
+    pg = open_page(browser, app_url, "zh-CN")
+    yield pg
+    pg.context.close()
+
+
+def screenshot(page, name: str) -> None:
+    """Save a screenshot to artifacts/browser/ (and to WENDA_SCREENSHOT_DIR when set)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name))
+    target = os.environ.get("WENDA_SCREENSHOT_DIR")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ARTIFACTS / name, Path(target) / name)
 
 
 def test_example_question_shows_answer_sources_and_citation_link(page):
@@ -56,9 +85,8 @@ def test_example_question_shows_answer_sources_and_citation_link(page):
     expect(card).to_have_class("wenda-card wenda-active")
     assert page.evaluate("document.getElementById('src-1').open") is True
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(600)  # smooth scroll and highlight transition
-    page.screenshot(path=str(ARTIFACTS / "chat.png"))
+    screenshot(page, "ui_zh.png")
 
 
 def test_summary_question_cites_several_passages(page):
@@ -92,11 +120,47 @@ def test_typed_follow_up_shows_rewritten_query(page):
     expect(page.locator("#wenda-sources .wenda-card").first).to_be_visible()
 
 
-def test_empty_question_shows_friendly_error(page):
+def test_empty_question_leaves_the_conversation_visible(page):
     from playwright.sync_api import expect
 
+    chat = page.locator("#wenda-chat")
+    expect(chat.locator("strong", has_text="2000张").first).to_be_visible()
+    before = chat.inner_text()
     box = page.locator("#wenda-question textarea")
     box.fill("   ")
     page.locator("#wenda-send").click()
-    expect(page.get_by_text("请输入问题，例如").first).to_be_visible()
+    expect(page.get_by_text("请输入问题，例如").first).to_be_visible()  # a toast
+    page.wait_for_timeout(500)
+    expect(chat.locator("strong", has_text="2000张").first).to_be_visible()
+    assert chat.inner_text() == before
+    expect(page.locator("#wenda-sources .wenda-card").first).to_be_visible()
+    for panel in ("#wenda-chat", "#wenda-sources", "#wenda-question"):  # no error overlay on any panel
+        expect(page.locator(panel).get_by_text("错误", exact=True)).to_have_count(0)
+        expect(page.locator(panel).get_by_text("Error", exact=True)).to_have_count(0)
     assert "Traceback" not in page.content()
+
+
+def test_english_browser_gets_the_english_interface(browser, app_url):
+    from playwright.sync_api import expect
+
+    pg = open_page(browser, app_url, "en-US")
+    try:
+        expect(pg.locator("#wenda-send")).to_have_text("Send")
+        expect(pg.get_by_role("tab", name="Knowledge base")).to_be_visible()
+        expect(pg.get_by_text("Example questions (click to ask)").first).to_be_visible()
+        expect(pg.locator("#wenda-sources")).to_contain_text("Ask a question")
+        expect(pg.locator("#wenda-question textarea")).to_have_attribute("placeholder", "Type a question and press Enter (at most 500 characters)")
+        assert "发送" not in pg.locator("body").inner_text()
+
+        pg.get_by_text("How many new elderly-care beds will Taiyuan add in 2025?", exact=True).first.click()
+        expect(pg.locator("#wenda-sources .wenda-card").first).to_be_visible()
+        expect(pg.locator("#wenda-sources")).to_contain_text("score")
+        pg.wait_for_timeout(600)
+        screenshot(pg, "ui_en.png")
+
+        box = pg.locator("#wenda-question textarea")
+        box.fill("   ")
+        pg.locator("#wenda-send").click()
+        expect(pg.get_by_text("Please type a question, for example:").first).to_be_visible()
+    finally:
+        pg.context.close()
