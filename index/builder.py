@@ -51,7 +51,7 @@ VECTORS = "vectors.npy"
 SENTENCES = "sentences.npy"
 SENTENCE_VECTORS = "sentence_vectors.npy"
 MIN_SENTENCE_CHARS = 6
-CHUNKER = {"max_chars": MAX_CHARS, "version": 2}  # 2: Western full stops end sentences
+CHUNKER = {"max_chars": MAX_CHARS, "version": 3}  # 2: Western full stops end sentences; 3: PDF pages, NFKC
 BM25_BIGRAMS = False
 
 

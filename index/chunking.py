@@ -89,25 +89,58 @@ def parse_document(raw: str) -> tuple[str, list[Block]]:
     Returns:
         (cleaned text, blocks) where each block is one line of the cleaned text.
     """
+    text, blocks, _ = parse_pages(raw, paged=False)
+    return text, blocks
+
+
+def parse_pages(raw: str, paged: bool = True) -> tuple[str, list[Block], list[int]]:
+    """Clean raw text, recover its structure and where its pages start.
+
+    Args:
+        raw: Decoded file text; with ``paged``, pages are separated by form feeds (``\\f``) and a
+            line starting with ``\\#`` is text starting with "#", as :func:`index.pdf.extract_pdf_text`
+            writes them.
+        paged: Whether form feeds mark pages.
+
+    Returns:
+        (cleaned text, blocks, page_starts): ``page_starts[i]`` is the offset in the cleaned text
+        where page ``i + 1`` begins (a page without text starts where the next text does); empty
+        when not ``paged``. Where a sentence runs on across a page break, the offset is estimated.
+    """
     raw = raw.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    # (line, md_level) after page marks removed; empty lines dropped (blank lines in these
+    # (line, md_level, page) after page marks removed; empty lines dropped (blank lines in these
     # sources are layout, not structure: "不\n\n断提升" is one word).
-    lines: list[tuple[str, int | None]] = []
+    lines: list[tuple[str, int | None, int]] = []
+    page = 0
     for line in raw.split("\n"):
+        if paged and "\f" in line:
+            page += line.count("\f")
+            line = line.replace("\f", "")
         line = _PAGE_MARK.sub("", line).strip().strip("\u3000").strip()
         if not line or set(line) <= set("*#-=_ "):
             continue
         md = _MD_HEADING.match(line)
         md_level = None
-        if md and line.startswith("#"):
+        if paged and line.startswith("\\#"):
+            line = line[1:]  # a "#" of the PDF's own text (index.pdf escapes it), not a heading mark
+        elif md and line.startswith("#"):
             md_level, line = len(md.group(1)), md.group(2).strip()
             if not line:
                 continue
-        lines.append((line, md_level))
+        lines.append((line, md_level, page))
+    n_pages = page + 1 if paged else 0
+    # A PDF whose layout gave headings (large-font lines marked "#") needs no guessing of titles
+    # from short lines; the outline patterns ("一、", "（一）") still apply.
+    guess_titles = not (paged and any(md is not None for _, md, _ in lines))
 
-    # Join lines broken inside a sentence.
+    # Join lines broken inside a sentence; ``firsts`` holds, per merged line, the pages whose first
+    # line went into it, with that line's offset in the merged (not yet cleaned) line.
     merged: list[tuple[str, int | None]] = []
-    for line, md_level in lines:
+    firsts: list[list[tuple[int, int]]] = []
+    seen_page = -1
+    for line, md_level, page in lines:
+        starts_page = page > seen_page
+        seen_page = page
         if merged:
             prev, prev_md = merged[-1]
             prev_plain = prev.replace("*", "")
@@ -125,13 +158,18 @@ def parse_document(raw: str) -> tuple[str, list[Block]]:
                 # Western text keeps a space where the line broke; Chinese text has none.
                 sep = " " if prev[-1].isascii() and line[0].isascii() else ""
                 merged[-1] = (prev + sep + line, None)
+                if starts_page:
+                    firsts[-1].append((page, len(prev) + len(sep)))
                 continue
         merged.append((line, md_level))
+        firsts.append([(page, 0)] if starts_page else [])
 
     out: list[str] = []
     blocks: list[Block] = []
+    page_first: dict[int, int] = {}
     pos = 0
     for i, (line, md_level) in enumerate(merged):
+        raw_len = len(line)
         plain_probe = line.replace("*", "")
         outline = _outline_level(plain_probe)
         whole_bold = line.startswith("**") and line.endswith("**") and line.count("**") == 2
@@ -155,6 +193,9 @@ def parse_document(raw: str) -> tuple[str, list[Block]]:
         if not text.strip():
             continue
         start, end = pos, pos + len(text)
+        for page, raw_off in firsts[i]:
+            # Offsets inside a merged line shrink with it (spaces and bold marks dropped).
+            page_first[page] = start + min(len(text), round(raw_off * len(text) / max(1, raw_len)))
         is_short = len(text) <= 60 and "。" not in text[:-1]
         nxt = merged[i + 1][0] if i + 1 < len(merged) else ""
         if md_level is not None:
@@ -165,7 +206,7 @@ def parse_document(raw: str) -> tuple[str, list[Block]]:
             block = Block("heading", outline, start, end, _label(text))
         elif whole_bold and is_short:
             block = Block("heading", 4, start, end, _label(text))
-        elif outline is None and _is_title_line(text) and len(nxt.replace("*", "")) > len(text):
+        elif guess_titles and outline is None and _is_title_line(text) and len(nxt.replace("*", "")) > len(text):
             block = Block("heading", 0, start, end, _label(text))
         else:
             block = Block("para", outline or 0, start, end)
@@ -180,7 +221,14 @@ def parse_document(raw: str) -> tuple[str, list[Block]]:
         blocks.append(block)
         out.append(text)
         pos = end + 1
-    return "\n".join(out), blocks
+    cleaned = "\n".join(out)
+    page_starts: list[int] = []
+    nxt_start = len(cleaned)
+    for page in range(n_pages - 1, -1, -1):
+        nxt_start = page_first.get(page, nxt_start)
+        page_starts.append(nxt_start)
+    page_starts.reverse()
+    return cleaned, blocks, page_starts
 
 
 def clean_text(raw: str) -> str:
@@ -249,7 +297,8 @@ def chunk_document(doc: Document, max_chars: int = MAX_CHARS) -> list[Passage]:
         max_chars: Target passage size in characters.
 
     Returns:
-        Passages in document order; ``doc.text[p.start:p.end] == p.text`` for each.
+        Passages in document order; ``doc.text[p.start:p.end] == p.text`` for each; a PDF's
+        passages carry the page where they start.
     """
     blocks = doc.blocks or parse_document(doc.text)[1]
     stack: dict[int, str] = {}
@@ -277,7 +326,9 @@ def chunk_document(doc: Document, max_chars: int = MAX_CHARS) -> list[Passage]:
             g_section, g_blocks = groups[-1]
             g_len = g_blocks[-1].end - g_blocks[0].start
             all_short = all(b.end - b.start < 100 for b in g_blocks)
-            if g_section == section and all_short and g_len + 1 + length <= max_chars and not block.leads:
+            same_page = doc.page_at(block.start) == doc.page_at(g_blocks[0].start)
+            if (g_section == section and all_short and g_len + 1 + length <= max_chars and not block.leads
+                    and same_page):
                 g_blocks.append(block)
                 continue
         groups.append((section, [block]))
@@ -311,5 +362,6 @@ def chunk_document(doc: Document, max_chars: int = MAX_CHARS) -> list[Passage]:
                 ordinal=ordinal,
                 years_mentioned=_years(sec + text),
                 covers_year=doc.covers_year,
+                page=doc.page_at(s),
             ))
     return passages

@@ -1,5 +1,8 @@
 """Read a corpus folder: decode files (UTF-8, BOM, GBK/GB18030, UTF-16), PDFs and DOCX, attach metadata.
 
+Every format's text is normalised (look-alike radicals and compatibility characters, see
+:mod:`index.normalize`); PDFs also keep their page boundaries and large-font headings (:mod:`index.pdf`).
+
 One bad file never stops a build: it is reported in ``IngestResult.errors`` with the reason.
 """
 from __future__ import annotations
@@ -11,7 +14,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .chunking import parse_document
+from .chunking import parse_pages
+from .normalize import normalize_text
+from .pdf import PAGE_BREAK, extract_pdf_text
 from .textproc import years_in
 from .types import Document
 
@@ -115,18 +120,14 @@ def read_file_text(path: Path, data: bytes | None = None) -> tuple[str, str]:
 
 
 def _read_pdf(data: bytes, name: str) -> str:
-    import io
-
-    from pypdf import PdfReader
+    """PDF text with pages separated by form feeds and large-font lines marked as headings."""
     from pypdf.errors import PdfReadError
 
     try:
-        reader = PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
+        text = extract_pdf_text(data)
     except (PdfReadError, ValueError, KeyError, OSError) as exc:
         raise IngestError(f"{name}: not a readable PDF ({exc})") from exc
-    text = "\n\n".join(pages)
-    if not text.strip():
+    if not text.replace(PAGE_BREAK, "").strip():
         raise IngestError(f"{name}: the PDF has no text layer (scanned?); OCR it first")
     return text
 
@@ -193,8 +194,12 @@ def load_manifest(folder: Path) -> dict[str, dict]:
 
 
 def make_document(doc_id: str, raw: str, data: bytes, encoding: str, meta: dict | None) -> Document:
-    """Clean the text and attach metadata (manifest entry, else guessed with a warning)."""
-    text, blocks = parse_document(raw)
+    """Normalise and clean the text, attach metadata (manifest entry, else guessed with a warning).
+
+    Look-alike characters are normalised for every format (:func:`index.normalize.normalize_text`);
+    a PDF (``encoding == "pdf"``) also gets its page offsets.
+    """
+    text, blocks, page_starts = parse_pages(normalize_text(raw), paged=encoding == "pdf")
     meta = meta or {}
     if not meta:
         log.warning("%s: no manifest entry; title and year guessed from the text", doc_id)
@@ -214,6 +219,7 @@ def make_document(doc_id: str, raw: str, data: bytes, encoding: str, meta: dict 
         encoding=encoding,
         covers_year=int(meta["covers_year"]) if str(meta.get("covers_year") or "").isdigit() else None,
         blocks=blocks,
+        page_starts=page_starts,
     )
 
 

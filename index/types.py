@@ -1,6 +1,7 @@
 """Named records shared by ingest, chunking, stores and the QA pipeline."""
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +22,8 @@ class Document:
         text: Cleaned text; passage offsets point into it.
         sha256: Hash of the raw file bytes.
         encoding: Encoding the raw file was decoded with.
+        page_starts: For a PDF, the offset in ``text`` where each page begins (page ``i + 1`` at
+            ``page_starts[i]``); empty for other formats.
     """
 
     doc_id: str
@@ -33,14 +36,22 @@ class Document:
     description: str = ""
     encoding: str = "utf-8"
     covers_year: int | None = None
-    blocks: list["Block"] = field(default_factory=list, repr=False)
+    blocks: list[Block] = field(default_factory=list, repr=False)
+    page_starts: list[int] = field(default_factory=list, repr=False)
 
     def meta(self) -> dict[str, Any]:
-        """Metadata without the text and structure (for manifests and the UI)."""
+        """Metadata without the text, structure and page offsets (for manifests and the UI)."""
         d = asdict(self)
         d.pop("text")
         d.pop("blocks")
+        d.pop("page_starts")
         return d
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page holding ``offset`` of the text, or None when pages are unknown."""
+        if not self.page_starts:
+            return None
+        return max(1, bisect_right(self.page_starts, offset))
 
 
 @dataclass
@@ -67,7 +78,9 @@ class Block:
 class Passage:
     """A retrievable unit: one paragraph or a piece of one.
 
-    ``doc_text[start:end] == text`` holds for the cleaned document text.
+    ``doc_text[start:end] == text`` holds for the cleaned document text. ``page`` is the 1-based
+    page of a PDF where the passage starts (None for other formats and for indexes built before
+    pages were recorded).
     """
 
     id: str
@@ -82,6 +95,7 @@ class Passage:
     ordinal: int
     years_mentioned: list[int] = field(default_factory=list)
     covers_year: int | None = None
+    page: int | None = None
 
     def index_text(self) -> str:
         """Text used for embedding and BM25: the innermost heading gives context."""
@@ -92,5 +106,5 @@ class Passage:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Passage":
+    def from_dict(cls, d: dict[str, Any]) -> Passage:
         return cls(**d)

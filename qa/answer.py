@@ -278,7 +278,7 @@ def make_citation(n: int, hit: Hit, start: int, end: int) -> Citation:
     p = hit.passage
     return Citation(
         n=n, passage_id=p.id, doc_id=p.doc_id, title=p.title, date=p.date, section=p.section,
-        text=p.text, start=start, end=end, doc_start=p.start, score=hit.score,
+        text=p.text, start=start, end=end, doc_start=p.start, score=hit.score, page=p.page,
     )
 
 

@@ -27,6 +27,10 @@ _EXPLAIN_Q = re.compile(r"指的是|是指|什么意思|含义|意味着|为什�
 _LIST_Q = re.compile(r"哪些|哪几|有什么|包括|分别|which .*s\b|what are|list", re.I)
 
 
+# Fused (RRF) score a passage needs before its year may put it first: more than one channel found it
+# (one channel alone gives at most its weight's share, about a third).
+YEAR_TIER_MIN_FUSED = 0.5
+
 _YEAR_TOKEN = re.compile(r"20\d\d年?")
 _UNIT_Q = re.compile(r"(?:多少|(?<!哪)几)(?:个|万|亿)?(元|个|张|人次|人|家|所|项|条|公里|千米|米|亩|平方米|吨|台|座|辆|户|套|场|次|倍|名|件|处|栋|间|床|天|小时|分钟|千瓦|兆瓦|微克|毫克)")
 
@@ -139,8 +143,13 @@ class Reranker:
             h.score = float(sum(w.get(k, 0.0) * h.features.get(k, 0.0) for k in FEATURES))
         if info.years and any(h.features.get("year", 0.0) >= 1.0 for h in hits):
             # The question names a year that some document is about: the year decides first
-            # (a 2025 target must not be answered from the 2021 report), relevance second.
-            return sorted(hits, key=lambda h: (-year_tier(h), -h.score))
+            # (a 2025 target must not be answered from the 2021 report), relevance second; but only
+            # among passages the channels agree on, so that a document merely dated that year (an
+            # unrelated upload whose year was guessed) does not jump ahead of the one that answers.
+            def tier(h: Hit) -> int:
+                t = year_tier(h)
+                return t if h.features.get("fused", 0.0) >= YEAR_TIER_MIN_FUSED else min(t, 0)
+            return sorted(hits, key=lambda h: (-tier(h), -h.score))
         return sorted(hits, key=lambda h: -h.score)
 
 

@@ -48,6 +48,7 @@ class Citation:
     end: int
     doc_start: int
     score: float = 0.0
+    page: int | None = None  # the PDF page where the passage starts; None for other formats
 
     @property
     def span(self) -> str:
@@ -129,12 +130,14 @@ class Answer:
                 {
                     "n": c.n, "id": c.passage_id, "doc": c.doc_id, "title": c.title, "date": c.date,
                     "section": c.section, "text": c.text, "start": c.start, "end": c.end, "score": round(c.score, 4),
+                    "page": c.page,
                 }
                 for c in self.citations
             ],
             "related": [
                 {"id": h.passage.id, "doc": h.passage.doc_id, "title": h.passage.title, "date": h.passage.date,
-                 "section": h.passage.section, "text": h.passage.text, "score": round(h.score, 4)}
+                 "section": h.passage.section, "text": h.passage.text, "score": round(h.score, 4),
+                 "page": h.passage.page}
                 for h in self.related
             ],
         }

@@ -95,8 +95,9 @@ def highlight(text: str, spans: Sequence[tuple[int, int]], bold: tuple[int, int]
 
 
 def _card(card_id: str, label: str, title: str, date: str, section: str, doc_id: str, score: float, body: str,
-          lang: str) -> str:
-    meta = " · ".join(esc(x) for x in (date, section) if x)
+          lang: str, page: int | None = None) -> str:
+    page_label = tr("page", lang, n=page) if page else ""
+    meta = " · ".join(esc(x) for x in (date, section, page_label) if x)
     return (
         f'<details class="wenda-card" id="{esc(card_id)}" open>'
         f'<summary><span class="wenda-n">{esc(label)}</span> <span class="wenda-title">{esc(title)}</span></summary>'
@@ -120,7 +121,7 @@ def render_sources(answer: Answer, lang: str = "zh") -> str:
             return head
         cards = [
             _card(f"rel-{i}", f"{i}", h.passage.title, h.passage.date, h.passage.section, h.passage.doc_id, h.score,
-                  esc(h.passage.text), lang)
+                  esc(h.passage.text), lang, h.passage.page)
             for i, h in enumerate(answer.related, 1)
         ]
         return head + f'<div class="wenda-head">{esc(tr("related_head", lang))}</div>' + "".join(cards)
@@ -138,7 +139,7 @@ def render_sources(answer: Answer, lang: str = "zh") -> str:
             if pos >= 0:
                 bold = (pos, pos + len(answer.short_answer))
         cards.append(_card(f"src-{c.n}", f"[{c.n}]", c.title, c.date, c.section, c.doc_id, c.score,
-                           highlight(c.text, spans, bold), lang))
+                           highlight(c.text, spans, bold), lang, c.page))
     stats = tr("stats", lang, c=answer.confidence, ms=answer.elapsed_ms)
     return (f'<div class="wenda-head">{esc(tr("sources_head", lang, n=len(cards)))}'
             f'<span class="wenda-stats">{esc(stats)}</span></div>' + "".join(cards))

@@ -50,22 +50,6 @@ class BM25Store(LexicalStore):
             return np.zeros(self._n, np.float32)
         return np.asarray(self._bm25.get_scores(ids), dtype=np.float32)
 
-    def upper_bound(self, query_tokens: list[str]) -> float:
-        """The highest score any passage could reach for the query: each known term's idf at saturated
-        term frequency (bm25s' lucene scoring). It depends on the query and the corpus statistics only,
-        not on which other passages compete, so a score divided by it stays put when unrelated
-        passages are added."""
-        if self._bm25 is None:
-            return 0.0
-        indptr, n = self._bm25.scores["indptr"], float(self._bm25.scores["num_docs"])
-        total = 0.0
-        for t in query_tokens:
-            i = self._vocab.get(t)
-            if i is not None:
-                df = float(indptr[i + 1] - indptr[i])
-                total += float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
-        return total
-
     @property
     def size(self) -> int:
         return self._n
