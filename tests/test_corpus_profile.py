@@ -91,3 +91,24 @@ def test_western_text_sentences_figures_and_names() -> None:
     clause = "the council opened the new Quayside Library"
     s, e = _latin_span(clause, "What is the name of the new library?")
     assert clause[s:e] == "Quayside Library"
+
+
+def test_a_document_only_dated_the_asked_year_does_not_jump_ahead() -> None:
+    from index.types import Passage
+    from qa.rerank import Reranker
+    from qa.retrieval import QueryInfo
+    from qa.types import Hit
+
+    def hit(pid: str, year: float, fused: float, score: float) -> Hit:
+        p = Passage(pid, pid, pid, "", None, "", "text", 0, 4, 0)
+        return Hit(p, score, features={"year": year, "fused": fused})
+
+    answering = hit("report", 0.6, 1.0, 8.0)      # mentions the year, found by every channel
+    stray = hit("upload", 1.0, 0.3, 6.0)          # dated that year, found by one channel only
+    dated = hit("dated", 1.0, 0.8, 5.0)           # dated that year and agreed on: the year decides
+    reranker = Reranker.__new__(Reranker)
+    reranker.features = lambda info, hits, qtype: None
+    reranker.weights = type("W", (), {"for_query": lambda self, same: {"fused": 1.0}})()
+    info = QueryInfo(text="2017年多少", tokens=[], has_cjk=True, years=[2017], periods=[])
+    order = [h.passage.id for h in reranker.rerank(info, [stray, answering, dated], "number")]
+    assert order == ["dated", "report", "upload"]
