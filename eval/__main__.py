@@ -7,6 +7,7 @@
     python -m eval thresholds --result eval/reports/taiyuan_gold.json [--out eval/thresholds.json]
     python -m eval squad --data FILE.json [--questions FILE2.json] [--json OUT] [--report OUT.md] [--limit N]
     python -m eval bench [--json OUT] [--corpus DIR] [--gold FILE] [--limit N]
+    python -m eval feedback [--file PATH] [--drafts OUT.jsonl]   (the app's 👍/👎; 👎 → draft gold items)
 
 Exit codes: 0 success, 1 failed check (validation or thresholds), 2 bad input (missing file, bad JSON).
 """
@@ -19,12 +20,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .gold import DEFAULT_CORPUS, DEFAULT_GOLD, GoldFormatError, assign_splits, load_assistant, load_gold, validate_gold
+from .gold import (
+    DEFAULT_CORPUS,
+    DEFAULT_GOLD,
+    GoldFormatError,
+    assign_splits,
+    load_assistant,
+    load_gold,
+    validate_gold,
+)
 from .metrics import ThresholdError, check_thresholds
 from .report import summary_table, write_markdown
 
 SUBCOMMANDS = ("gold", "validate", "split", "fit", "thresholds", "squad", "bench", "ablation", "scale", "loadtest", "channels",
-               "profile", "stability")
+               "profile", "stability", "feedback")
 
 
 class UsageError(Exception):
@@ -275,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     cmd = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else "gold"
     handlers = {"gold": cmd_gold, "validate": cmd_validate, "split": cmd_split, "fit": _lazy("fit"), "thresholds": cmd_thresholds, "squad": cmd_squad, "bench": cmd_bench,
                 "ablation": _lazy("ablation"), "scale": _lazy("scale"), "loadtest": _lazy("loadtest"),
-                "channels": _lazy("channels"), "profile": _lazy("profile"), "stability": _lazy("stability")}
+                "channels": _lazy("channels"), "profile": _lazy("profile"), "stability": _lazy("stability"),
+                "feedback": _lazy("feedback")}
     handler = handlers[cmd]
     try:
         return handler(argv)

@@ -1,11 +1,14 @@
 """Drive the web app in headless Chromium: example question → bold short answer, cited card, [1] link;
-an English browser gets the English interface; a rejected question leaves the conversation visible.
+an English browser gets the English interface; a rejected question leaves the conversation visible; a
+reload keeps the conversation (and every answer's markers link to their sources); the Markdown export
+holds the citations; a 👎 writes a feedback line.
 
 Screenshots go to artifacts/browser/; with WENDA_SCREENSHOT_DIR set (e.g. docs/img) the interface
 screenshots ui_zh.png and ui_en.png are written there too.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -24,12 +27,18 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory, built_index, embedder):
+def running_app(tmp_path_factory, built_index, embedder):
+    """(url, workspace home) of the app under test."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser test")
-    demo, url, _, _ = start_app(tmp_path_factory.mktemp("browser-app"), built_index, embedder)
-    yield url
+    demo, url, corpus, _ = start_app(tmp_path_factory.mktemp("browser-app"), built_index, embedder)
+    yield url, corpus.parents[2]  # home/kbs/<kb>/corpus
     demo.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(running_app):
+    return running_app[0]
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +147,58 @@ def test_empty_question_leaves_the_conversation_visible(page):
         expect(page.locator(panel).get_by_text("错误", exact=True)).to_have_count(0)
         expect(page.locator(panel).get_by_text("Error", exact=True)).to_have_count(0)
     assert "Traceback" not in page.content()
+
+
+def test_reload_keeps_the_chat_and_every_answer_links_its_sources(page):
+    from playwright.sync_api import expect
+
+    chat = page.locator("#wenda-chat")
+    expect(chat.locator("strong", has_text="2000张").first).to_be_visible()
+    before = chat.locator(".message").count()
+    page.reload()
+    expect(chat.locator("strong", has_text="2000张")).to_have_count(2)
+    expect(chat).to_contain_text("理解为：2022年太原新增养老床位多少张？")
+    assert chat.locator(".message").count() == before
+    expect(page.locator("#wenda-sources .wenda-card").first).to_be_visible()
+
+    link = chat.locator('a[href="#src-1-1"]').first  # the first answer's [1], after four more answers
+    link.scroll_into_view_if_needed()
+    link.click()
+    card = page.locator("#src-1-1")
+    expect(card).to_be_visible()
+    expect(card).to_have_class("wenda-card wenda-active")
+    expect(card).to_contain_text("2025年太原市政府工作报告要点")
+    assert page.locator("#wenda-sources .wenda-turn:not([hidden])").count() == 1
+
+
+def test_export_holds_the_citations(page):
+    from playwright.sync_api import expect
+
+    button = page.locator("#wenda-export")
+    expect(button).to_be_visible()
+    with page.expect_download() as info:
+        button.click()
+    text = Path(info.value.path()).read_text(encoding="utf-8")
+    assert info.value.suggested_filename.endswith(".md")
+    assert "## 1. 2025年太原新增养老床位多少张？" in text and "**2000张**" in text
+    assert "2025年太原市政府工作报告要点" in text and "   > " in text and "2000张" in text.split("   > ", 1)[1]
+
+
+def test_dislike_writes_a_feedback_line(page, running_app):
+    from playwright.sync_api import expect
+
+    path = running_app[1] / "feedback.jsonl"
+    chat = page.locator("#wenda-chat")
+    chat.locator('button[aria-label="踩"]').first.click()
+    expect(page.locator("#wenda-feedback textarea")).to_be_visible()
+    page.locator("#wenda-feedback textarea").fill("数字不对")
+    page.locator("#wenda-feedback-send").click()
+    expect(page.locator("#wenda-feedback")).to_be_hidden()
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [(r["vote"], r["comment"]) for r in records] == [("down", ""), ("down", "数字不对")]
+    r = records[0]
+    assert r["question"] == "2025年太原新增养老床位多少张？" and r["answer"]["short_answer"].startswith("2000张")
+    assert r["citations"][0]["title"] == "2025年太原市政府工作报告要点" and r["model"]["sha256"] and r["index"]["built_at"]
 
 
 def test_english_browser_gets_the_english_interface(browser, app_url):

@@ -19,16 +19,9 @@ from qa.assistant import MAX_QUESTION_CHARS
 from qa.llm import llm_configured
 from qa.service import EmptyKnowledgeBase, Service
 
+from .conversation import chat_messages, message_turn, new_turn, sources_panel, versions
 from .i18n import STYLE_CHOICES, TABLE_HEADERS, question_lang, request_lang, tr
-from .render import (
-    debug_rows,
-    esc,
-    md_text,
-    messages,
-    placeholder_sources,
-    render_answer_md,
-    render_sources,
-)
+from .render import debug_rows, esc, md_text, placeholder_sources
 
 log = logging.getLogger("wenda.app")
 
@@ -124,12 +117,12 @@ def chat(question: str, turns: list[dict[str, Any]] | None, k: float = 5, docs: 
     except QuestionError as exc:
         log.info("question refused: %s", exc)
         warn(friendly_question_error(question, kb, lang))
-        yield messages(turns), gr.skip(), gr.skip(), turns, gr.skip()
+        yield chat_messages(turns), gr.skip(), gr.skip(), turns, gr.skip()
         return
     qlang = question_lang(q, lang)
     waiting = tr("searching", qlang) if service().loaded(kb) else tr("loading", qlang)
     pending = turns + [{"question": q, "answer_md": waiting}]
-    yield messages(pending), placeholder_sources(waiting), gr.skip(), turns, ""
+    yield chat_messages(pending), sources_panel(pending, placeholder_sources(waiting), lang), gr.skip(), turns, ""
     try:
         assistant = service().assistant(kb)
         history = [{"question": t["question"], "rewritten_query": t["rewritten_query"]}
@@ -145,30 +138,27 @@ def chat(question: str, turns: list[dict[str, Any]] | None, k: float = 5, docs: 
                 if now - last >= 0.25:  # at most 4 updates a second
                     last = now
                     draft = f"_{tr('generating', qlang)}_\n\n{md_text(item)} ▌"
-                    yield messages(turns + [{"question": q, "answer_md": draft}]), gr.skip(), gr.skip(), turns, ""
+                    yield chat_messages(turns + [{"question": q, "answer_md": draft}]), gr.skip(), gr.skip(), turns, ""
             else:
                 answer = item
         assert answer is not None
     except (QuestionError, WorkspaceError) as exc:
         message = friendly_question_error(question, kb, qlang) if isinstance(exc, QuestionError) else kb_error(exc, qlang)
         log.info("question %r not answered: %s", q, exc)
-        turns.append({"question": q, "answer_md": md_text(message)})
-        yield messages(turns), placeholder_sources(message), [], turns, ""
+        turns.append(message_turn(q, message, kb, md_text(message)))
+        yield chat_messages(turns), sources_panel(turns, placeholder_sources(message), lang), [], turns, ""
         return
     except Exception:
         log.exception("answering %r failed", q)
-        turns.append({"question": q, "answer_md": md_text(tr("internal_error", qlang))})
-        yield messages(turns), placeholder_sources(tr("internal_error", qlang)), [], turns, ""
+        message = tr("internal_error", qlang)
+        turns.append(message_turn(q, message, kb, md_text(message)))
+        yield chat_messages(turns), sources_panel(turns, placeholder_sources(message), lang), [], turns, ""
         return
     log.info("answered %r (rewritten %r) in %.0f ms, not_found=%s", q, answer.rewritten_query, answer.elapsed_ms,
              answer.not_found)
-    turns.append({
-        "question": q,
-        "rewritten_query": answer.rewritten_query,
-        "answer_md": render_answer_md(answer, linked=True),
-        "answer_plain": render_answer_md(answer, linked=False),
-    })
-    yield messages(turns), render_sources(answer, lang), debug_rows(answer), turns, ""
+    turn = new_turn(answer, service().name(kb), versions(assistant), lang)
+    turns.append(turn)
+    yield chat_messages(turns), sources_panel(turns, turn["sources_html"], lang), debug_rows(answer), turns, ""
 
 
 def clear_chat(request: gr.Request | None = None) -> tuple:
@@ -177,7 +167,7 @@ def clear_chat(request: gr.Request | None = None) -> tuple:
     Returns:
         (chat messages, sources HTML, debug rows, turns state, question box value).
     """
-    return [], placeholder_sources(lang=request_lang(request)), [], [], ""
+    return gr.update(value=[], feedback_value=[]), placeholder_sources(lang=request_lang(request)), [], [], ""
 
 
 def toggle_debug(show: bool) -> Any:

@@ -75,6 +75,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "understood_as": ("理解为：{q}", "Understood as: {q}"),
     "cite_title": ("查看来源 {n}", "Show source {n}"),
     "score": ("得分 {s:.3f}", "score {s:.3f}"),
+    "page": ("第{n}页", "p. {n}"),
     "related_head": ("相关段落", "Related passages"),
     "sources_head": ("来源（{n}）", "Sources ({n})"),
     "stats": ("置信度 {c:.2f} · 用时 {ms:.0f} ms", "confidence {c:.2f} · {ms:.0f} ms"),
@@ -124,6 +125,17 @@ STRINGS: dict[str, tuple[str, str]] = {
                       "An admin password is needed: enter it on the Knowledge base tab and try again. Nothing was changed."),
     "wrong_password": ("管理员密码不正确，知识库没有任何改动。", "Wrong admin password. Nothing was changed."),
     "read_only": ("只读模式（WENDA_READ_ONLY=1）：不能修改知识库。", "Read-only mode (WENDA_READ_ONLY=1): knowledge bases cannot be changed."),
+    # ---- saved conversation, export and feedback
+    "turn_sources_head": ("第 {t} 问的来源：{q}", "Sources of question {t}: {q}"),
+    "export_btn": ("导出对话（Markdown）", "Export conversation (Markdown)"),
+    "export_heading": ("问答 Wenda 对话记录 · {title}", "Wenda conversation · {title}"),
+    "export_meta": ("导出时间 {time} · 共 {n} 个问题", "Exported {time} · {n} questions"),
+    "export_sources": ("来源", "Sources"),
+    "feedback_label": ("补充说明（可选）：回答哪里不对？", "Comment (optional): what was wrong with the answer?"),
+    "feedback_send": ("提交说明", "Send comment"),
+    "feedback_thanks": ("谢谢反馈！", "Thanks for the feedback!"),
+    "feedback_comment_saved": ("说明已保存，谢谢！", "Comment saved, thank you!"),
+    "feedback_failed": ("反馈未能保存，请稍后再试。", "The feedback could not be saved; please try again later."),
 }
 
 TABLE_HEADERS: dict[str, dict[str, list[str]]] = {

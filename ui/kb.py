@@ -18,9 +18,11 @@ from index.kb import KnowledgeBase, safe_filename
 from index.workspace import WorkspaceError
 
 from .admin import editing_refusal
-from .handlers import clear_chat, kb_choices, kb_error, kb_examples, service, warn
+from .conversation import restore_turns
+from .handlers import kb_choices, kb_error, kb_examples, service, warn
 from .i18n import request_lang, tr
 from .render import doc_table, md_text, status_md
+from .session import chat_view
 
 log = logging.getLogger("wenda.app")
 
@@ -179,10 +181,16 @@ def header_md(kb: str | None) -> str:
     return f"## 问答 Wenda · {md_text(title)}"
 
 
-def kb_switch(kb: str | None, request: gr.Request | None = None) -> tuple:
-    """Show another knowledge base: heading, examples, a new conversation, its documents and filters."""
+def kb_switch(kb: str | None, saved: Any = None, request: gr.Request | None = None) -> tuple:
+    """Show another knowledge base: heading, examples, its conversation kept in the browser (``saved``,
+    else a new one), its documents and filters."""
     samples = [[q] for q in kb_examples(kb)]
-    return (header_md(kb), gr.update(samples=samples), *clear_chat(request), *kb_refresh(kb, request))
+    lang = request_lang(request)
+    try:
+        turns = restore_turns(saved, service().name(kb), lang)
+    except WorkspaceError:
+        turns = []
+    return (header_md(kb), gr.update(samples=samples), *chat_view(turns, lang), *kb_refresh(kb, request))
 
 
 def kb_create(name: str, title: str = "", password: str = "", request: gr.Request | None = None) -> tuple:

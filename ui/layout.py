@@ -32,6 +32,14 @@ from .kb import (
     kb_upload,
 )
 from .render import placeholder_sources
+from .session import (
+    STORAGE_KEY,
+    STORAGE_SECRET,
+    record_vote,
+    restore_chat,
+    send_comment,
+    turns_changed,
+)
 
 SOURCES_CSS = """
 .wenda-empty, .wenda-notice { color: var(--body-text-color-subdued); padding: 12px 4px; }
@@ -48,6 +56,8 @@ SOURCES_CSS = """
 .wenda-foot { display: flex; justify-content: space-between; font-size: 0.8em; color: var(--body-text-color-subdued); margin-top: 6px; }
 .wenda-flag { color: #b45309; font-size: 0.9em; }
 .wenda-card.wenda-active { border-color: var(--color-accent); box-shadow: 0 0 0 3px var(--color-accent-soft); }
+.wenda-turn[hidden] { display: none !important; }
+.wenda-turn-head { color: var(--body-text-color-subdued); }
 """
 
 # Installed once per page: [n] markers in the chat scroll to (and open, and highlight) their source card.
@@ -61,6 +71,11 @@ if (!window.__wendaCites) {
     if (!card) return;
     ev.preventDefault();
     ev.stopPropagation();
+    // An earlier answer's marker: show that answer's sources (kept hidden in the panel) instead.
+    const block = card.closest('.wenda-turn');
+    if (block && block.parentElement) {
+      block.parentElement.querySelectorAll(':scope > .wenda-turn').forEach(function (b) { b.hidden = (b !== block); });
+    }
     if (card.tagName === 'DETAILS') card.open = true;
     document.querySelectorAll('.wenda-card.wenda-active').forEach(function (c) { c.classList.remove('wenda-active'); });
     card.classList.add('wenda-active');
@@ -113,13 +128,16 @@ def build_demo(svc: Service | None = None, preload: bool = True) -> gr.Blocks:
             kb_dd = gr.Dropdown(choices=kb_choices(), value=default, label=ui_text("kb_label"), scale=0, min_width=260,
                                 elem_id="wenda-kb")
         turns = gr.State([])
+        saved = gr.BrowserState(None, storage_key=STORAGE_KEY, secret=STORAGE_SECRET)  # the conversation, per kb
+        feedback_target = gr.State(None)  # the turn whose vote a comment is about
         generated_mode = gr.State(False)  # a State, so the /chat API keeps its signature
         with gr.Tabs():
             with gr.Tab(ui_text("tab_chat"), id="chat", elem_id="wenda-tab-chat"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3, min_width=420):
                         chatbot = gr.Chatbot(
-                            label=ui_text("chat_label"), height=460, latex_delimiters=[], feedback_options=None,
+                            label=ui_text("chat_label"), height=460, latex_delimiters=[],
+                            feedback_options=("Like", "Dislike"),
                             buttons=["copy"], elem_id="wenda-chat", placeholder=ui_text("chat_placeholder"),
                         )
                         with gr.Row():
@@ -129,6 +147,13 @@ def build_demo(svc: Service | None = None, preload: bool = True) -> gr.Blocks:
                             )
                             send = gr.Button(ui_text("send"), variant="primary", scale=1, min_width=70, elem_id="wenda-send")
                             clear = gr.Button(ui_text("clear"), scale=1, min_width=70, elem_id="wenda-clear")
+                        with gr.Row(visible=False, elem_id="wenda-feedback") as comment_row:
+                            comment = gr.Textbox(label=ui_text("feedback_label"), max_lines=3, scale=6,
+                                                 elem_id="wenda-feedback-comment")
+                            comment_send = gr.Button(ui_text("feedback_send"), scale=1, min_width=70, size="sm",
+                                                     elem_id="wenda-feedback-send")
+                        export = gr.DownloadButton(ui_text("export_btn"), visible=False, size="sm", variant="secondary",
+                                                   elem_id="wenda-export")
                         examples = gr.Examples(examples=[[q] for q in kb_examples(default)] or [[""]],
                                                inputs=[question], label=ui_text("examples_label"))
                         with gr.Accordion(ui_text("settings"), open=False):
@@ -189,7 +214,11 @@ def build_demo(svc: Service | None = None, preload: bool = True) -> gr.Blocks:
 
         kb_views = [doc_table, status, delete_dd, docs, years]
         switch_outputs = [header, examples.dataset, *chat_outputs, *kb_views]
-        kb_dd.change(kb_switch, kb_dd, switch_outputs, api_visibility="private")
+        kb_dd.change(kb_switch, [kb_dd, saved], switch_outputs, api_visibility="private")
+        turns.change(turns_changed, [turns, kb_dd, saved], [saved, export], api_visibility="private")
+        chatbot.like(record_vote, turns, [turns, comment_row, feedback_target], api_visibility="private")
+        for trigger in (comment_send.click, comment.submit):
+            trigger(send_comment, [comment, feedback_target, turns], [comment, comment_row], api_visibility="private")
         edit = {"concurrency_limit": 1, "concurrency_id": "kb"}
         create_btn.click(kb_create, [new_name, new_title, password], [kb_message, kb_dd], api_name="kb_create", **edit)
         remove_btn.click(kb_remove, [kb_dd, password], [kb_message, kb_dd], api_name="kb_remove",
@@ -199,7 +228,8 @@ def build_demo(svc: Service | None = None, preload: bool = True) -> gr.Blocks:
         delete_btn.click(kb_delete, [delete_dd, kb_dd, password], [kb_message, *kb_views], api_name="kb_delete",
                          js=CONFIRM_DELETE_JS, **edit)
         demo.load(kb_refresh, kb_dd, kb_views, api_name="kb_refresh")
-        demo.load(localize, None, [style, debug_table, sources], api_visibility="private", queue=False)
+        demo.load(localize, None, [style, debug_table, sources], api_visibility="private", queue=False).then(
+            restore_chat, [saved, kb_dd], [kb_dd, *chat_outputs], api_visibility="private")
         gr.api(api_ask, api_name="ask")
         gr.api(api_kb_list, api_name="kb_list")
 
