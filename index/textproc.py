@@ -139,15 +139,22 @@ class TextProcessor:
 _base_lock = threading.Lock()
 
 
-def _overlay_tokenizer(terms: list[str]):
-    """A jieba tokenizer sharing the default dictionary (loaded once, ~70 MB) with ``terms`` added only to
-    this instance: its frequency table is a ChainMap whose first map takes the additions."""
+def ensure_jieba() -> None:
+    """Load jieba's default dictionary once, quietly (``jieba.posseg`` and every overlay use it)."""
     import jieba
 
     with _base_lock:
         if not jieba.dt.initialized:
             jieba.setLogLevel(logging.WARNING)
             jieba.dt.initialize()
+
+
+def _overlay_tokenizer(terms: list[str]):
+    """A jieba tokenizer sharing the default dictionary (loaded once, ~70 MB) with ``terms`` added only to
+    this instance: its frequency table is a ChainMap whose first map takes the additions."""
+    import jieba
+
+    ensure_jieba()
     tk = jieba.Tokenizer()
     tk.FREQ = ChainMap({}, jieba.dt.FREQ)
     tk.total = jieba.dt.total

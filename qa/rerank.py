@@ -3,7 +3,7 @@
 Score = w · features, with features per hit: dense cosine, BM25 (normalised to the best
 candidate), idf-weighted coverage of the question's content words, year match, figure cue
 (a 多少/几/how-many question wants a passage with a figure), and the fused RRF score.
-Weights live in ``qa/weights.json`` (see :mod:`qa.profile`), fitted on the fit split of the
+Weights live in the corpus's ``fitted.json`` (see :mod:`qa.profile`), fitted on the fit split of the
 project's gold set with ``python -m eval fit`` (never on the test split, CMRC dev or XQuAD).
 """
 from __future__ import annotations

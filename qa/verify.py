@@ -168,9 +168,9 @@ def extract_entities(text: str) -> list[str]:
     if has_cjk(text):
         import jieba.posseg as pseg
 
-        from index.textproc import _ensure_jieba
+        from index.textproc import ensure_jieba
 
-        _ensure_jieba()
+        ensure_jieba()
         plain = _QUOTED.sub(" ", text)
         for word, flag in pseg.cut(plain):
             # jieba's HMM tags unknown 4-character words as names (体育锻炼/nr): names have 2-3 characters.
