@@ -98,6 +98,28 @@ def test_example_question_shows_answer_sources_and_citation_link(page):
     screenshot(page, "ui_zh.png")
 
 
+def test_viewer_opens_the_document_at_the_cited_span(page):
+    from playwright.sync_api import expect
+
+    card = page.locator("#src-1")
+    if not card.is_visible():
+        page.get_by_text("2025年太原新增养老床位多少张？", exact=True).first.click()
+    expect(card).to_contain_text("2000张")
+    card.locator("a.wenda-view").click()
+    mark = page.locator("#wenda-doc-mark")
+    expect(mark).to_contain_text("2000张")
+    expect(mark).to_be_in_viewport()
+    expect(page.locator("#wenda-viewer-text")).to_contain_text("2025年太原市政府工作报告")
+    download = page.locator("#wenda-viewer-download")
+    expect(download).to_be_visible()
+    with page.expect_download() as info:
+        download.click()
+    assert info.value.suggested_filename.endswith(".txt")
+    screenshot(page, "viewer.png")
+    page.locator("#wenda-viewer-close").click()
+    expect(page.locator("#wenda-viewer-text")).to_be_hidden()
+
+
 def test_summary_question_cites_several_passages(page):
     from playwright.sync_api import expect
 

@@ -136,6 +136,16 @@ STRINGS: dict[str, tuple[str, str]] = {
     "feedback_thanks": ("谢谢反馈！", "Thanks for the feedback!"),
     "feedback_comment_saved": ("说明已保存，谢谢！", "Comment saved, thank you!"),
     "feedback_failed": ("反馈未能保存，请稍后再试。", "The feedback could not be saved; please try again later."),
+    # ---- document viewer
+    "view_link": ("查看全文", "View document"),
+    "viewer_label": ("文档全文", "Document"),
+    "viewer_close": ("关闭", "Close"),
+    "viewer_download": ("下载原文件 {name}", "Download the original file {name}"),
+    "viewer_download_btn": ("下载原文件", "Download the original file"),
+    "viewer_missing": ("找不到文档 {doc}：它可能已被删除或改名。", "Document {doc} was not found: it may have been deleted or renamed."),
+    "viewer_changed": ("该文件在建立索引之后已被修改，引用位置可能已不准确，因此不再标出。重建索引后即可重新标出。",
+                       ("The file has changed since it was indexed, so the cited span is not marked (its position "
+                        "may be wrong). Rebuild the index to mark it again.")),
 }
 
 TABLE_HEADERS: dict[str, dict[str, list[str]]] = {

@@ -40,6 +40,7 @@ from .session import (
     send_comment,
     turns_changed,
 )
+from .viewer import SCROLL_JS, VIEW_REQUEST_JS, VIEWER_CSS, VIEWER_JS, view_document
 
 SOURCES_CSS = """
 .wenda-empty, .wenda-notice { color: var(--body-text-color-subdued); padding: 12px 4px; }
@@ -171,11 +172,21 @@ def build_demo(svc: Service | None = None, preload: bool = True) -> gr.Blocks:
                     with gr.Column(scale=2, min_width=320):
                         sources = gr.HTML(
                             value=placeholder_sources(), label=ui_text("sources_label"), css_template=SOURCES_CSS,
-                            js_on_load=SOURCES_JS, max_height=640, elem_id="wenda-sources", padding=True,
+                            js_on_load=SOURCES_JS + VIEWER_JS, max_height=640, elem_id="wenda-sources", padding=True,
                         )
                 debug_table = gr.Dataframe(headers=TABLE_HEADERS["debug"]["zh"], value=[], visible=False,
                                            interactive=False, label=ui_text("debug_table_label"), wrap=True,
                                            column_widths=["4%", "14%", "18%", "7%", "6%", "7%", "6%", "7%", "6%", "7%", "18%"])
+                with gr.Column(visible=False, elem_id="wenda-viewer") as viewer_box:  # the document viewer
+                    with gr.Row():
+                        viewer_download = gr.DownloadButton(ui_text("viewer_download_btn"), visible=False, size="sm",
+                                                            elem_id="wenda-viewer-download")
+                        viewer_close = gr.Button(ui_text("viewer_close"), size="sm", scale=0, min_width=80,
+                                                 elem_id="wenda-viewer-close")
+                    viewer = gr.HTML(value="", label=ui_text("viewer_label"), css_template=VIEWER_CSS, max_height=560,
+                                     elem_id="wenda-viewer-text", padding=True)
+                view_req = gr.Textbox(visible="hidden", elem_id="wenda-view-req")  # filled by a card's link
+                view_btn = gr.Button(visible="hidden", elem_id="wenda-view-btn")
             with gr.Tab(ui_text("tab_kb"), id="kb", elem_id="wenda-tab-kb"):
                 status = gr.Markdown(ui_text("status_loading"))
                 doc_table = gr.Dataframe(headers=TABLE_HEADERS["docs"]["zh"], value=[], interactive=False,
@@ -210,6 +221,9 @@ def build_demo(svc: Service | None = None, preload: bool = True) -> gr.Blocks:
         examples.load_input_event.then(chat, chat_inputs, chat_outputs, api_visibility="private")
         clear.click(clear_chat, None, chat_outputs, api_visibility="private")
         chatbot.clear(clear_chat, None, chat_outputs, api_visibility="private")
+        view_btn.click(view_document, [view_req, kb_dd], [viewer, viewer_download, viewer_box], js=VIEW_REQUEST_JS,
+                       api_visibility="private").then(None, js=SCROLL_JS)
+        viewer_close.click(lambda: gr.Column(visible=False), None, viewer_box, api_visibility="private", queue=False)
         debug.change(toggle_debug, debug, debug_table, api_visibility="private", queue=False)
 
         kb_views = [doc_table, status, delete_dd, docs, years]

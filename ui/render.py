@@ -94,16 +94,23 @@ def highlight(text: str, spans: Sequence[tuple[int, int]], bold: tuple[int, int]
     return "".join(out)
 
 
+def view_link(doc_id: str, start: int, end: int, lang: str = "zh") -> str:
+    """A card's link opening the whole document with ``start:end`` (offsets into its cleaned text) marked."""
+    return (f'<a href="#" class="wenda-view" data-doc="{esc(doc_id)}" data-start="{int(start)}" '
+            f'data-end="{int(end)}">{esc(tr("view_link", lang))}</a>')
+
+
 def _card(card_id: str, label: str, title: str, date: str, section: str, doc_id: str, score: float, body: str,
-          lang: str, page: int | None = None) -> str:
+          lang: str, page: int | None = None, span: tuple[int, int] | None = None) -> str:
     page_label = tr("page", lang, n=page) if page else ""
     meta = " · ".join(esc(x) for x in (date, section, page_label) if x)
+    view = f" · {view_link(doc_id, span[0], span[1], lang)}" if span else ""
     return (
         f'<details class="wenda-card" id="{esc(card_id)}" open>'
         f'<summary><span class="wenda-n">{esc(label)}</span> <span class="wenda-title">{esc(title)}</span></summary>'
         f'<div class="wenda-meta">{meta}</div>'
         f'<div class="wenda-text">{body}</div>'
-        f'<div class="wenda-foot"><span>{esc(doc_id)}</span><span>{esc(tr("score", lang, s=score))}</span></div>'
+        f'<div class="wenda-foot"><span>{esc(doc_id)}{view}</span><span>{esc(tr("score", lang, s=score))}</span></div>'
         "</details>"
     )
 
@@ -121,7 +128,7 @@ def render_sources(answer: Answer, lang: str = "zh") -> str:
             return head
         cards = [
             _card(f"rel-{i}", f"{i}", h.passage.title, h.passage.date, h.passage.section, h.passage.doc_id, h.score,
-                  esc(h.passage.text), lang, h.passage.page)
+                  esc(h.passage.text), lang, h.passage.page, (h.passage.start, h.passage.end))
             for i, h in enumerate(answer.related, 1)
         ]
         return head + f'<div class="wenda-head">{esc(tr("related_head", lang))}</div>' + "".join(cards)
@@ -139,7 +146,8 @@ def render_sources(answer: Answer, lang: str = "zh") -> str:
             if pos >= 0:
                 bold = (pos, pos + len(answer.short_answer))
         cards.append(_card(f"src-{c.n}", f"[{c.n}]", c.title, c.date, c.section, c.doc_id, c.score,
-                           highlight(c.text, spans, bold), lang, c.page))
+                           highlight(c.text, spans, bold), lang, c.page,
+                           (c.doc_start + c.start, c.doc_start + c.end)))
     stats = tr("stats", lang, c=answer.confidence, ms=answer.elapsed_ms)
     return (f'<div class="wenda-head">{esc(tr("sources_head", lang, n=len(cards)))}'
             f'<span class="wenda-stats">{esc(stats)}</span></div>' + "".join(cards))
