@@ -1,7 +1,8 @@
 """Drive the web app in headless Chromium: example question → bold short answer, cited card, [1] link;
 an English browser gets the English interface; a rejected question leaves the conversation visible; a
 reload keeps the conversation (and every answer's markers link to their sources); the Markdown export
-holds the citations; a 👎 writes a feedback line.
+holds the citations; a 👎 writes a feedback line; the viewer opens at the cited span; an uploaded PDF is
+cited with its page.
 
 Screenshots go to artifacts/browser/; with WENDA_SCREENSHOT_DIR set (e.g. docs/img) the interface
 screenshots ui_zh.png and ui_en.png are written there too.
@@ -245,5 +246,28 @@ def test_english_browser_gets_the_english_interface(browser, app_url):
         box.fill("   ")
         pg.locator("#wenda-send").click()
         expect(pg.get_by_text("Please type a question, for example:").first).to_be_visible()
+    finally:
+        pg.context.close()
+
+
+def test_pdf_answer_cites_its_page(browser, app_url, tmp_path_factory):
+    """A PDF uploaded into the knowledge base is answered with a citation card naming its page (issue 14.3).
+    Last in the module: it adds a document to the shared knowledge base."""
+    import app
+    from tests.test_pdf import REPORT, make_pdf
+
+    path = tmp_path_factory.mktemp("pdf") / "riverside.pdf"
+    path.write_bytes(make_pdf(REPORT))
+    message = app.kb_upload([str(path)], None, "")[0]
+    assert "riverside.pdf" in message and "✅" in message
+    pg = open_page(browser, app_url, "en-US")
+    try:
+        box = pg.get_by_placeholder("Type a question", exact=False)
+        box.fill("How many affordable homes did builders finish near the old harbour?")
+        box.press("Enter")
+        card = pg.locator(".wenda-card").filter(has_text="350 affordable homes").first
+        card.wait_for()
+        assert "p. 2" in card.inner_text()
+        screenshot(pg, "pdf_page.png")
     finally:
         pg.context.close()
