@@ -31,7 +31,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 def running_app(tmp_path_factory, built_index, embedder):
     """(url, workspace home) of the app under test."""
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser test")
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does) to run the browser test")
     demo, url, corpus, _ = start_app(tmp_path_factory.mktemp("browser-app"), built_index, embedder)
     yield url, corpus.parents[2]  # home/kbs/<kb>/corpus
     demo.close()
