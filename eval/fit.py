@@ -51,7 +51,7 @@ class Sample:
 
     id: str
     type: str
-    cjk: bool              # asked in the collection's language (else cross-lingual)
+    same_language: bool    # asked in the collection's language (else cross-lingual)
     X: np.ndarray          # (candidates, features)
     relevant: np.ndarray   # (candidates,) bool
 
@@ -106,7 +106,7 @@ def collect(assistant: Assistant, items: list) -> tuple[list[Sample], list[dict]
             continue
         rel = np.array([any(contains_evidence(h.passage.text, e) for e in item.evidence) for h in hits])
         samples.append(Sample(item.id, item.type, info.same_language, score_matrix(hits), rel))
-        tops.append({"id": item.id, "type": item.type, "cjk": info.same_language, "hits": hits, "question": item.question,
+        tops.append({"id": item.id, "type": item.type, "same_language": info.same_language, "hits": hits, "question": item.question,
                      "history": item.history or None})
     return samples, tops
 
@@ -200,8 +200,8 @@ def fit_reader_refusal(assistant: Assistant, retrieved: list[tuple[str, str, boo
     answerer = assistant.answerer if isinstance(assistant.answerer, ReaderAnswerer) else ReaderAnswerer(assistant.embedder)
     X, y = [], []
     try:
-        for qtype, rewritten, cjk, hits in retrieved:
-            conf = assistant.confidence(assistant.refusal_features(rewritten, hits), cjk)
+        for qtype, rewritten, same_language, hits in retrieved:
+            conf = assistant.confidence(assistant.refusal_features(rewritten, hits), same_language)
             spans = answerer.reader.read(rewritten, [h.passage.text for h in hits[:answerer.passages]])
             inputs = refusal_inputs(spans[0].margin if spans else -20.0, conf)
             X.append([inputs["margin"], inputs["confidence"]])
@@ -245,8 +245,8 @@ def fit(assistant: Assistant, gold_path: Path, folds: int = 2, seed: int = 0, ca
         raise GoldFormatError(f"{gold_path} has no items with split 'fit' (run python -m eval split)")
     samples, tops = collect(assistant, items)
     all_answerable = [s for s in samples if s.type != "none" and s.relevant.any()]
-    answerable = [s for s in all_answerable if s.cjk]
-    english = [s for s in all_answerable if not s.cjk]
+    answerable = [s for s in all_answerable if s.same_language]
+    english = [s for s in all_answerable if not s.same_language]
     start = assistant.weights if calibration_only else RerankWeights()
     w0 = np.array([start.w.get(k, 0.0) for k in FEATURES])
     w0_en = np.array([start.w_en.get(k, 0.0) for k in FEATURES])
@@ -280,9 +280,9 @@ def fit(assistant: Assistant, gold_path: Path, folds: int = 2, seed: int = 0, ca
     zh_X, zh_y, en_dense, en_y, retrieved = [], [], [], [], []
     for s, t in zip(samples, tops):
         rewritten, _, _, hits, _ = assistant.retrieve(t["question"], t["history"], k=20)
-        retrieved.append((s.type, rewritten, s.cjk, hits))
+        retrieved.append((s.type, rewritten, s.same_language, hits))
         feats = assistant.refusal_features(rewritten, hits)
-        if s.cjk:
+        if s.same_language:
             zh_X.append([feats[k] for k in ZH_CAL_FEATURES])
             zh_y.append(0 if s.type == "none" else 1)
         else:

@@ -101,7 +101,8 @@ def sources_sha256(corpus_dir: str | Path) -> str:
     return h.hexdigest()
 
 
-def _strings(value: Any, limit: int) -> list[str]:
+def manifest_strings(value: Any, limit: int) -> list[str]:
+    """The non-blank strings of a manifest list field (at most ``limit``), [] when it is not a list."""
     return [str(v).strip() for v in value if str(v).strip()][:limit] if isinstance(value, list) else []
 
 
@@ -135,10 +136,10 @@ def make_profile(corpus_dir: str | Path, docs: list[Document], passages: list[Pa
     manifest = read_corpus_manifest(corpus_dir)
     language = str(manifest.get("language") or detect_language(d.text for d in docs))
     years = Counter(y for d in docs for y in (d.year, d.covers_year) if y)
-    examples = _strings(manifest.get("examples"), 8) or heading_examples(passages, language)
+    examples = manifest_strings(manifest.get("examples"), 8) or heading_examples(passages, language)
     return CorpusProfile(
         terms=mine_terms(d.text for d in docs),
-        stopwords=_strings(manifest.get("stopwords"), 200),
+        stopwords=manifest_strings(manifest.get("stopwords"), 200),
         language=language,
         years=sorted(years),
         title=str(manifest.get("title") or ""),

@@ -28,6 +28,7 @@ from .embed import Embedder
 from .fileio import atomic_write
 from .ingest import MANIFEST_NAME, SUPPORTED_SUFFIXES
 from .kb import KnowledgeBase
+from .profile import manifest_strings, read_corpus_manifest
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,9 @@ def default_kb_name() -> str:
 def corpus_profile(corpus_dir: Path) -> dict[str, Any]:
     """What a corpus manifest says about the whole collection: ``title``, ``title_en``, ``examples``
     (questions the UI offers); empty values when it says nothing."""
-    try:
-        data = json.loads((Path(corpus_dir) / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        data = {}
-    data = data if isinstance(data, dict) else {}
-    examples = data.get("examples") if isinstance(data.get("examples"), list) else []
+    data = read_corpus_manifest(corpus_dir)
     return {"title": str(data.get("title") or ""), "title_en": str(data.get("title_en") or ""),
-            "examples": [str(q) for q in examples if str(q).strip()][:8]}
+            "examples": manifest_strings(data.get("examples"), 8)}
 
 
 @dataclass
