@@ -470,10 +470,20 @@ def main(argv: list[str] | None = None) -> int:
                    help="OMP_WAIT_POLICY set before faiss loads (default PASSIVE: FAISS's OpenMP and its "
                         "OpenMP OpenBLAS otherwise spin against each other on few cores)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stores", default="", help="PassageStores to measure beside FAISS instead of the FAISS index "
+                   "families: milvus:/tmp/bench.db (embedded), milvus://host:port (server), comma-separated")
+    p.add_argument("--store-index", default="FLAT,HNSW", help="dense index types built in each store")
+    p.add_argument("--no-tokens", action="store_true", help="stores: dense only, no BM25 sparse vectors")
+    p.add_argument("--real", default="", help="index directories whose real e5 vectors measure recall "
+                   "(comma-separated; the store benchmark; --n 0 skips the synthetic set)")
+    p.add_argument("--latency-queries", type=int, default=200, help="stores: queries timed one by one")
+    p.add_argument("--store-faiss", default="Flat,HNSW", help="stores: FAISS baselines measured beside them")
     p.add_argument("--json", help="write the result as JSON here")
     p.add_argument("--markdown", help="write the tables as markdown here")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
+    if args.stores or args.real:
+        return _stores_main(args)
     if args.n < 1000 or args.queries < 1:
         print("error: --n must be at least 1000 and --queries positive", file=sys.stderr)
         return 2
@@ -492,14 +502,37 @@ def main(argv: list[str] | None = None) -> int:
                                  seed=args.seed), progress=not args.quiet,
     )
     result = bench.run()
-    text = to_markdown(result)
+    _emit(args, result, to_markdown(result))
+    return 0
+
+
+def _stores_main(args: argparse.Namespace) -> int:
+    """``--stores``/``--real``: the PassageStore benchmark (eval/scale_stores.py)."""
+    from . import scale_stores
+
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in (__name__, scale_stores.__name__):
+        logging.getLogger(name).setLevel(logging.WARNING if args.quiet else logging.INFO)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE" if args.omp_wait_policy == "default" else args.omp_wait_policy)
+    result = scale_stores.run(
+        args.n, args.queries, [s for s in args.stores.split(",") if s], tokens=not args.no_tokens,
+        index_types=tuple(t.strip().upper() for t in args.store_index.split(",") if t.strip()),
+        real=[d for d in args.real.split(",") if d], latency_queries=args.latency_queries, seed=args.seed,
+        faiss_baselines=tuple(b.strip() for b in args.store_faiss.split(",") if b.strip()),
+    )
+    _emit(args, result, scale_stores.to_markdown(result["rows"]))
+    return 0
+
+
+def _emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
+    """Print the markdown and write the requested files."""
     print(text)
     for path, content in ((args.json, json.dumps(result, ensure_ascii=False, indent=1) + "\n"), (args.markdown, text)):
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_text(content, encoding="utf-8")
             print(f"wrote {path}")
-    return 0
 
 
 if __name__ == "__main__":
