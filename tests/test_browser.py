@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -68,6 +69,15 @@ def page(browser, app_url):
     pg.context.close()
 
 
+def collection_title(field: str) -> str:
+    """The bundled collection's ``title`` or ``title_en`` (its corpus manifest)."""
+    from index.workspace import corpus_profile
+
+    title = corpus_profile(ROOT / "data" / "corpus" / "taiyuan")[field]
+    assert title
+    return title
+
+
 def screenshot(page, name: str) -> None:
     """Save a screenshot to artifacts/browser/ (and to WENDA_SCREENSHOT_DIR when set)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -88,6 +98,7 @@ def test_example_question_shows_answer_sources_and_citation_link(page):
     expect(card).to_be_visible()
     expect(page.locator("#wenda-sources mark").first).to_contain_text("2000张")
     expect(card).to_contain_text("2025年太原市政府工作报告要点")
+    expect(page.locator("#wenda-header")).to_contain_text(collection_title("title"))
 
     link = chat.locator('a[href="#src-1"]').last
     expect(link).to_be_visible()
@@ -162,6 +173,7 @@ def test_empty_question_leaves_the_conversation_visible(page):
     box.fill("   ")
     page.locator("#wenda-send").click()
     expect(page.get_by_text("请输入问题，例如").first).to_be_visible()  # a toast
+    expect(page.locator(".toast-title").first).to_contain_text("注意")  # titled in the page's language
     page.wait_for_timeout(500)
     expect(chat.locator("strong", has_text="2000张").first).to_be_visible()
     assert chat.inner_text() == before
@@ -235,6 +247,8 @@ def test_english_browser_gets_the_english_interface(browser, app_url):
         expect(pg.locator("#wenda-sources")).to_contain_text("Ask a question")
         expect(pg.locator("#wenda-question textarea")).to_have_attribute("placeholder", "Type a question and press Enter (at most 500 characters)")
         assert "发送" not in pg.locator("body").inner_text()
+        expect(pg.locator("#wenda-header")).to_contain_text(collection_title("title_en"))
+        expect(pg.locator("#wenda-kb input")).to_have_value(re.compile(re.escape(collection_title("title_en"))))
 
         pg.get_by_text("How many new elderly-care beds will Taiyuan add in 2025?", exact=True).first.click()
         expect(pg.locator("#wenda-sources .wenda-card").first).to_be_visible()
@@ -246,6 +260,47 @@ def test_english_browser_gets_the_english_interface(browser, app_url):
         box.fill("   ")
         pg.locator("#wenda-send").click()
         expect(pg.get_by_text("Please type a question, for example:").first).to_be_visible()
+    finally:
+        pg.context.close()
+
+
+def test_first_answer_markers_show_its_own_sources_before_and_after_reload(browser, app_url):
+    """Two questions, then the FIRST answer's [1]: the panel shows that answer's source, not the latest
+    answer's; the same after a reload (the sources come back from the browser copy)."""
+    from playwright.sync_api import expect
+
+    pg = open_page(browser, app_url, "zh-CN")  # a fresh context: its own browser storage
+    try:
+        chat = pg.locator("#wenda-chat")
+        box = pg.locator("#wenda-question textarea")
+        box.fill("2025年太原新增养老床位多少张？")
+        box.press("Enter")
+        expect(chat.locator("strong", has_text="2000张").first).to_be_visible()
+        box.fill("“十三五”时期太原地区生产总值年均增长多少？")
+        box.press("Enter")
+        expect(chat.locator("strong", has_text="6.6%").first).to_be_visible()
+        expect(pg.locator("#src-1")).to_contain_text("6.6%")
+
+        for attempt in ("before", "after reload"):
+            if attempt == "after reload":
+                pg.reload()
+                expect(chat.locator("strong", has_text="6.6%").first).to_be_visible()
+            chat.locator('a[href="#src-1-1"]').first.click()
+            card = pg.locator("#src-1-1")
+            expect(card).to_be_visible()
+            expect(card).to_have_class("wenda-card wenda-active")
+            expect(card.locator("mark").first).to_contain_text("2000张")
+            expect(card).to_contain_text("2025年太原市政府工作报告要点")
+            shown = pg.locator("#wenda-sources .wenda-turn:not([hidden])")
+            expect(shown).to_have_count(1)
+            expect(shown).to_have_attribute("data-turn", "1")
+            expect(shown).to_contain_text("第 1 问的来源：2025年太原新增养老床位多少张？")
+            expect(pg.locator("#src-1")).to_be_hidden()  # the latest answer's sources are hidden meanwhile
+
+            chat.locator('a[href="#src-1"]').last.click()  # and the latest answer's marker brings them back
+            expect(pg.locator("#src-1")).to_be_visible()
+            expect(pg.locator("#src-1")).to_contain_text("6.6%")
+            expect(card).to_be_hidden()
     finally:
         pg.context.close()
 

@@ -45,14 +45,20 @@ def test_every_answer_links_to_its_own_sources():
     assert panel.count(" hidden>") == 2 and "第 1 问的来源：第一问？" in panel
 
 
-def test_markers_of_old_answers_beyond_the_limit_are_plain(monkeypatch):
-    from ui import conversation
+def test_every_earlier_answer_stays_linked_to_its_sources():
+    from ui.conversation import chat_messages, message_turn, sources_panel
 
-    monkeypatch.setattr(conversation, "MAX_LINKED_TURNS", 1)
-    turns = [turn("一？"), turn("二？"), turn("三？")]
-    msgs = conversation.chat_messages(turns)
-    assert "<a " not in msgs[1]["content"] and r"\[1\]" in msgs[1]["content"]
-    assert 'href="#src-2-1"' in msgs[3]["content"]
+    turns = [turn(f"第{i}问？") for i in range(1, 15)]
+    turns.insert(5, message_turn("你好？", "知识库不可用", "demo", "知识库不可用"))  # no sources: plain
+    msgs = chat_messages(turns)
+    panel = sources_panel(turns, turns[-1]["sources_html"])
+    for t in range(1, len(turns)):
+        if t == 6:
+            assert "<a " not in msgs[2 * t - 1]["content"] and 'id="src-6-1"' not in panel
+            continue
+        assert f'href="#src-{t}-1"' in msgs[2 * t - 1]["content"], t
+        assert f'id="src-{t}-1"' in panel and f'data-turn="{t}" hidden>' in panel, t
+    assert panel.count(" hidden>") == len(turns) - 2 and panel.count('id="src-1"') == 1
 
 
 # --------------------------------------------------------------------------- browser copy
@@ -67,6 +73,50 @@ def test_browser_copy_round_trip_re_renders_and_keeps_votes():
     assert restored[1]["vote"] == "down" and restored[0]["answer_md"] == turns[0]["answer_md"]
     assert restored[0]["sources_html"] == turns[0]["sources_html"]
     assert restore_turns(saved, "other") == []
+
+
+def test_browser_copy_keeps_compact_citations_that_still_show_and_locate_the_span():
+    from ui.conversation import (
+        CONTEXT_CHARS,
+        compact_citation,
+        new_turn,
+        restore_turns,
+        save_state,
+    )
+
+    long_passage = "前文" * 150 + PASSAGE + "后文" * 150
+    start = long_passage.index(SENTENCE)
+    answer = make_answer()
+    answer.citations[0].text, answer.citations[0].start = long_passage, start
+    answer.citations[0].end, answer.citations[0].doc_start = start + len(SENTENCE), 1000
+    t = new_turn(answer, "demo", {}, "zh")
+    saved = json.loads(json.dumps(save_state(None, "demo", [t])))
+    c = saved["kbs"]["demo"][0]["answer"]["citations"][0]
+    assert len(c["text"]) == len(SENTENCE) + 2 * CONTEXT_CHARS + 2 and c["text"].startswith("…")
+    assert c["text"][c["start"]:c["end"]] == SENTENCE and c["doc_start"] + c["start"] == 1000 + start
+    assert {"passage_id", "doc_id", "title", "date", "section", "page"} <= c.keys()
+    assert compact_citation(c) == c  # idempotent: a restored turn saved again is unchanged
+    restored = restore_turns(saved, "demo")[0]
+    assert "<mark>新增养老床位<strong>2000张</strong></mark>" in restored["sources_html"] and 'id="src-1"' in restored["sources_html"]
+    assert f'data-start="{1000 + start}" data-end="{1000 + start + len(SENTENCE)}"' in restored["sources_html"]
+    assert save_state(None, "demo", [restored])["kbs"]["demo"][0]["answer"] == saved["kbs"]["demo"][0]["answer"]
+
+
+def test_browser_copy_stays_under_its_size_budget(monkeypatch):
+    from ui import conversation
+
+    def size(value) -> int:
+        return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+    one = size(conversation.stored([turn("第0问？")]))
+    monkeypatch.setattr(conversation, "MAX_STORED_BYTES", int(4.5 * one))
+    saved = conversation.save_state(None, "old", [turn("旧一？"), turn("旧二？")])
+    saved = conversation.save_state(saved, "demo", [turn(f"第{i}问？") for i in range(6)])
+    assert "old" not in saved["kbs"]  # another knowledge base's turns go first, then the oldest
+    assert [t["question"] for t in saved["kbs"]["demo"]] == ["第2问？", "第3问？", "第4问？", "第5问？"]
+    assert size(saved) <= 4.5 * one
+    monkeypatch.setattr(conversation, "MAX_STORED_BYTES", 10)
+    assert len(conversation.save_state(saved, "demo", [turn("a？"), turn("b？")])["kbs"]["demo"]) == 1  # latest kept
 
 
 def test_tampered_browser_copy_is_escaped_or_dropped():

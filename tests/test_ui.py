@@ -250,7 +250,46 @@ def test_strings_exist_in_both_languages_and_follow_the_request():
 def test_localize_and_clear_follow_the_browser_language():
     import app
 
-    style, table, placeholder = app.localize(FakeRequest("en-US"))
+    style, table, placeholder, _, _ = app.localize(None, FakeRequest("en-US"))
     assert ("Automatic", "auto") in style["choices"] and table["headers"][1] == "Document"
     assert "Ask a question" in placeholder
     assert "提问后" in app.clear_chat(FakeRequest("zh-CN"))[1]
+
+
+def test_heading_and_selector_show_the_title_in_the_interface_language(svc):
+    import app
+    from index.workspace import corpus_profile
+
+    kb = svc.default
+    profile = corpus_profile(svc.kb(kb).corpus_dir)
+    assert profile["title"] and profile["title_en"] and profile["title"] != profile["title_en"]
+    assert app.header_md(kb, "zh").endswith(app.md_text(profile["title"]))
+    assert app.header_md(kb, "en").endswith(app.md_text(profile["title_en"]))
+    _, _, _, header, selector = app.localize(kb, FakeRequest("en-US"))
+    assert header == app.header_md(kb, "en") and (f"{profile['title_en']} ({kb})", kb) in selector["choices"]
+    assert app.localize(kb, FakeRequest("zh-CN"))[3] == app.header_md(kb, "zh")
+    svc.create("notes", "我的笔记")  # no title_en: the English page shows its own title
+    assert app.header_md("notes", "en").endswith("我的笔记") and ("我的笔记 (notes)", "notes") in app.kb_choices("en")
+    assert app.kb_switch("notes", None, FakeRequest("en-US"))[0] == app.header_md("notes", "en")
+
+
+def test_toast_titles_follow_the_interface_language(svc, monkeypatch):
+    import gradio as gr
+
+    import app
+    from ui.session import send_comment
+
+    toasts: list[tuple[str, str, str]] = []
+    monkeypatch.setattr(gr, "Warning", lambda message, title="Warning", **_: toasts.append(("warning", title, message)))
+    monkeypatch.setattr(gr, "Info", lambda message, title="Info", **_: toasts.append(("info", title, message)))
+    list(app.chat("  ", [], request=FakeRequest("en-US")))
+    list(app.chat("  ", [], request=FakeRequest("zh-CN")))
+    app.kb_upload(None, request=FakeRequest("en-US"))
+    app.kb_create("Bad Name/..", request=FakeRequest("zh-CN"))
+    turns = [{"id": "t1", "question": "q", "answer": None, "vote": "down"}]
+    send_comment("too low", 0, turns, FakeRequest("en-US"))
+    send_comment("太低", 0, turns, FakeRequest("zh-CN"))
+    assert [(kind, title) for kind, title, _ in toasts] == [
+        ("warning", "Warning"), ("warning", "注意"), ("warning", "Warning"), ("warning", "注意"),
+        ("info", "Info"), ("info", "提示")]
+    assert toasts[0][2].startswith("Please type a question") and toasts[1][2].startswith("请输入问题")

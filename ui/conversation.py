@@ -7,13 +7,15 @@ A turn is a dict::
      the question was not answered), "answer_text", "message", "versions", "vote",
      "answer_md", "answer_plain", "sources_html"}   # the last three: rendered, never stored
 
-The browser copy holds the turns without their rendering, per knowledge base; it is re-rendered
-(and so re-escaped) from the compact answer when the page is reloaded, since anything read back from
-the browser is untrusted.
+The browser copy holds the turns without their rendering, per knowledge base, each citation as a compact
+record (:func:`compact_citation`: document id, title, date, section, page, passage id, the quoted span
+with a little context and its offsets); it is re-rendered (and so re-escaped) when the page is reloaded,
+since anything read back from the browser is untrusted. Its size is kept under :data:`MAX_STORED_BYTES`.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 import uuid
@@ -27,9 +29,16 @@ from .render import esc, render_answer_md, render_sources
 log = logging.getLogger("wenda.app")
 
 STORAGE_VERSION = 1
-MAX_STORED_TURNS = 50  # per knowledge base, in the browser
+# The browser copy lives in localStorage, which Chromium and Firefox cap at about 5 million characters
+# per origin (shared with every other app on the same host and port). BrowserState stores it encrypted
+# and base64-encoded (4 characters per 3 UTF-8 bytes), and the whole copy travels to the server and back
+# after every answer, so it is kept to 1 MB of UTF-8 JSON (about 1.4 million stored characters): a few
+# hundred answers. Beyond that the oldest turns go, those of other knowledge bases first.
+MAX_STORED_BYTES = 1_000_000
+MAX_STORED_TURNS = 200  # per knowledge base: bounds the work of restoring an (untrusted) copy
 MAX_STORED_KBS = 10
-MAX_LINKED_TURNS = 10  # older answers' markers are plain text (their sources are not kept in the panel)
+CONTEXT_CHARS = 80  # passage text kept either side of a stored citation's quoted span
+ELLIPSIS = "…"
 MAX_TEXT = 4000
 _CITATION_FIELDS = {f.name: f for f in dataclasses.fields(Citation)}
 _MARKER_LINK = re.compile(r'<a href="#(src|rel)-(\d+)"')
@@ -55,6 +64,22 @@ def answer_data(answer: Answer) -> dict[str, Any]:
         "confidence": answer.confidence, "not_found": answer.not_found, "lang": answer.lang,
         "elapsed_ms": answer.elapsed_ms, "mode": answer.mode, "message": answer.message,
     }
+
+
+def compact_citation(c: dict[str, Any]) -> dict[str, Any]:
+    """A citation as kept in the browser: its passage cut to the quoted span and :data:`CONTEXT_CHARS`
+    either side (an ellipsis marks a cut), offsets shifted so ``doc_start + start`` and
+    ``doc_start + end`` still locate the span in the document (the viewer's link). Idempotent."""
+    text = str(c.get("text") or "")
+    start = max(0, min(len(text), int(c.get("start") or 0)))
+    end = max(start, min(len(text), int(c.get("end") or 0)))
+    a, b = max(0, start - CONTEXT_CHARS), min(len(text), end + CONTEXT_CHARS)
+    head = ELLIPSIS if a > 0 else ""
+    out = {k: c[k] for k in ("n", "passage_id", "doc_id", "title", "date", "section", "page") if k in c}
+    out.update(text=head + text[a:b] + (ELLIPSIS if b < len(text) else ""), start=start - a + len(head),
+               end=end - a + len(head), doc_start=int(c.get("doc_start") or 0) + a - len(head),
+               score=round(float(c.get("score") or 0.0), 4))
+    return out
 
 
 def _citation(data: dict[str, Any]) -> Citation:
@@ -118,7 +143,7 @@ def retarget(html: str, t: int) -> str:
 
 
 def chat_messages(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """Chat messages: the latest answer's markers link to ``#src-n``, earlier ones to ``#src-t-n``
+    """Chat messages: the latest answer's markers link to ``#src-n``, every earlier one's to ``#src-t-n``
     (their sources stay in the panel, hidden until a marker is clicked)."""
     from .render import md_text
 
@@ -128,8 +153,7 @@ def chat_messages(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
         out.append({"role": "user", "content": md_text(t["question"])})
         answer = t.get("answer_md", "")
         if i < last:
-            linked = i >= last - MAX_LINKED_TURNS and t.get("sources_html")
-            answer = retarget(answer, i + 1) if linked else t.get("answer_plain", answer)
+            answer = retarget(answer, i + 1) if t.get("sources_html") else t.get("answer_plain", answer)
         out.append({"role": "assistant", "content": answer})
     return out
 
@@ -139,7 +163,7 @@ def sources_panel(turns: list[dict[str, Any]], current: str, lang: str = "zh") -
     until one of its markers is clicked (see ``SOURCES_JS`` in :mod:`ui.layout`)."""
     last = len(turns) - 1
     blocks = [f'<div class="wenda-turn" data-turn="{last + 1}">{current}</div>']
-    for i in range(max(0, last - MAX_LINKED_TURNS), last):
+    for i in range(last):
         t = turns[i]
         if not t.get("sources_html"):
             continue
@@ -155,18 +179,54 @@ def feedback_values(turns: list[dict[str, Any]]) -> list[str | None]:
 
 # --------------------------------------------------------------------------- the browser copy
 def stored(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Turns as kept in the browser: without their rendering, the latest :data:`MAX_STORED_TURNS`."""
-    return [{k: v for k, v in t.items() if k not in RENDERED} for t in turns[-MAX_STORED_TURNS:] if t.get("id")]
+    """Turns as kept in the browser: without their rendering, citations compact, the latest
+    :data:`MAX_STORED_TURNS`."""
+    out = []
+    for t in turns[-MAX_STORED_TURNS:]:
+        if not t.get("id"):
+            continue
+        item = {k: v for k, v in t.items() if k not in RENDERED}
+        if isinstance(item.get("answer"), dict):
+            item["answer"] = {**item["answer"],
+                              "citations": [compact_citation(c) for c in item["answer"].get("citations") or []]}
+        out.append(item)
+    return out
+
+
+def _size(value: Any) -> int:
+    """Bytes of ``value`` as the browser serialises it (JSON.stringify: UTF-8, no spaces)."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def _fit(kbs: dict[str, list[Any]], current: str) -> None:
+    """Drop the oldest turns until the copy fits :data:`MAX_STORED_BYTES`: other knowledge bases' first
+    (least recently used first), the current one's last (its latest turn always stays)."""
+    sizes = {k: [_size(t) for t in v] for k, v in kbs.items()}
+    total = sum(map(sum, sizes.values())) + 64 * len(kbs)  # keys and punctuation, roughly
+    if total <= MAX_STORED_BYTES:
+        return
+    for key in [k for k in kbs if k != current] + [current]:
+        keep = 1 if key == current else 0
+        while len(kbs[key]) > keep and total > MAX_STORED_BYTES:
+            kbs[key].pop(0)
+            total -= sizes[key].pop(0)
+        if not kbs[key] and key != current:
+            del kbs[key]
+        if total <= MAX_STORED_BYTES:
+            break
+    log.info("browser copy of the conversations trimmed to about %d bytes", total)
 
 
 def save_state(saved: Any, kb: str | None, turns: list[dict[str, Any]]) -> dict[str, Any]:
-    """The browser copy with ``kb``'s conversation replaced by ``turns``."""
+    """The browser copy with ``kb``'s conversation replaced by ``turns`` (kept under :data:`MAX_STORED_BYTES`)."""
     kbs = dict(saved.get("kbs") or {}) if isinstance(saved, dict) and isinstance(saved.get("kbs"), dict) else {}
     key = kb or ""
     kbs.pop(key, None)
+    kbs = {k: list(v)[-MAX_STORED_TURNS:] for k, v in kbs.items() if isinstance(v, list)}
     kbs[key] = stored(turns)
     while len(kbs) > MAX_STORED_KBS:
         kbs.pop(next(iter(kbs)))
+    _fit(kbs, key)
     return {"v": STORAGE_VERSION, "kb": key, "kbs": kbs}
 
 

@@ -20,7 +20,14 @@ from qa.llm import llm_configured
 from qa.service import EmptyKnowledgeBase, Service
 
 from .conversation import chat_messages, message_turn, new_turn, sources_panel, versions
-from .i18n import STYLE_CHOICES, TABLE_HEADERS, question_lang, request_lang, tr
+from .i18n import (
+    STYLE_CHOICES,
+    TABLE_HEADERS,
+    norm_lang,
+    question_lang,
+    request_lang,
+    tr,
+)
 from .render import debug_rows, esc, md_text, placeholder_sources
 
 log = logging.getLogger("wenda.app")
@@ -43,10 +50,32 @@ def service() -> Service:
     return SERVICE
 
 
-def kb_choices() -> list[tuple[str, str]]:
-    """(label, name) of every knowledge base, default first."""
-    return [(f"{info.title}（{info.name}）" if info.title != info.name else info.name, info.name)
-            for info in service().list()]
+def kb_title(kb: str | None, lang: str = "zh") -> str:
+    """A knowledge base's display title in ``lang``: in English its corpus manifest's ``title_en`` when it
+    has one, else (and in Chinese) its own title."""
+    try:
+        name = service().name(kb)
+        info = service().workspace.info(name)
+    except WorkspaceError:
+        return str(kb or "")
+    if norm_lang(lang) == "en":
+        try:
+            return corpus_profile(service().kb(name).corpus_dir)["title_en"] or info.title
+        except WorkspaceError:
+            pass
+    return info.title
+
+
+def kb_choices(lang: str = "zh") -> list[tuple[str, str]]:
+    """(label, name) of every knowledge base, default first; titles in ``lang`` (:func:`kb_title`)."""
+    out = []
+    for info in service().list():
+        if norm_lang(lang) == "en":
+            title = kb_title(info.name, lang)
+            out.append((f"{title} ({info.name})" if title != info.name else info.name, info.name))
+        else:
+            out.append((f"{info.title}（{info.name}）" if info.title != info.name else info.name, info.name))
+    return out
 
 
 def kb_examples(kb: str | None) -> list[str]:
@@ -57,9 +86,14 @@ def kb_examples(kb: str | None) -> list[str]:
         return []
 
 
-def warn(message: str) -> None:
-    """Show a user mistake as a warning toast (escaped: the toast renders HTML)."""
-    gr.Warning(esc(message))
+def warn(message: str, lang: str = "zh") -> None:
+    """Show a user mistake as a warning toast, titled in ``lang`` (escaped: the toast renders HTML)."""
+    gr.Warning(esc(message), title=tr("toast_warning", lang))
+
+
+def notify(message: str, lang: str = "zh", duration: float | None = 3) -> None:
+    """Show a short confirmation as an info toast, titled in ``lang``."""
+    gr.Info(esc(message), duration=duration, title=tr("toast_info", lang))
 
 
 def kb_error(exc: BaseException, lang: str = "zh") -> str:
@@ -116,7 +150,7 @@ def chat(question: str, turns: list[dict[str, Any]] | None, k: float = 5, docs: 
         q = validate_question(question)
     except QuestionError as exc:
         log.info("question refused: %s", exc)
-        warn(friendly_question_error(question, kb, lang))
+        warn(friendly_question_error(question, kb, lang), lang)
         yield chat_messages(turns), gr.skip(), gr.skip(), turns, gr.skip()
         return
     qlang = question_lang(q, lang)
@@ -175,15 +209,18 @@ def toggle_debug(show: bool) -> Any:
     return gr.update(visible=bool(show))
 
 
-def localize(request: gr.Request | None = None) -> tuple:
+def localize(kb: str | None = None, request: gr.Request | None = None) -> tuple:
     """Page parts the browser's i18n does not translate, in the request's language.
 
     Returns:
-        (answer-style radio update, debug table update, sources placeholder HTML).
+        (answer-style radio update, debug table update, sources placeholder HTML, page heading,
+        knowledge-base selector update with the titles in that language).
     """
+    from .kb import header_md
+
     lang = request_lang(request)
     return (gr.update(choices=STYLE_CHOICES[lang]), gr.update(headers=TABLE_HEADERS["debug"][lang]),
-            placeholder_sources(lang=lang))
+            placeholder_sources(lang=lang), header_md(kb, lang), gr.update(choices=kb_choices(lang)))
 
 
 def _api_error(message: str) -> gr.Error:

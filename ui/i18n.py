@@ -8,6 +8,7 @@ the language of the question (:func:`question_lang`).
 """
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -80,6 +81,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "sources_head": ("来源（{n}）", "Sources ({n})"),
     "stats": ("置信度 {c:.2f} · 用时 {ms:.0f} ms", "confidence {c:.2f} · {ms:.0f} ms"),
     "sources_empty": ("提问后，这里会显示回答引用的原文段落。", "Ask a question: the passages its answer cites appear here."),
+    # ---- toast titles
+    "toast_warning": ("注意", "Warning"),
+    "toast_info": ("提示", "Info"),
     # ---- question mistakes
     "q_empty": ("请输入问题。", "Please type a question."),
     "q_empty_example": ("请输入问题，例如：{example}", "Please type a question, for example: {example}"),
@@ -199,3 +203,29 @@ def question_lang(question: Any, fallback: str = DEFAULT_LANG) -> str:
     if re.search(r"[A-Za-z]", q):
         return "en"
     return norm_lang(fallback)
+
+
+def toast_title_js() -> str:
+    """Script run once per page that titles toasts in the page's language.
+
+    The handlers pass ``title=`` (:func:`ui.handlers.warn`), but Gradio 6.31's page ignores it and titles
+    a toast with its level ("Warning", "Info"), so on a Chinese page (``navigator.language`` zh*, the rule
+    of the page's i18n) the title is replaced by the translation of ``toast_warning`` / ``toast_info``.
+    """
+    titles = json.dumps({"Warning": tr("toast_warning", "zh"), "Info": tr("toast_info", "zh")}, ensure_ascii=False)
+    return f"""
+if (!window.__wendaToasts && (navigator.language || '').toLowerCase().startsWith('zh')) {{
+  window.__wendaToasts = true;
+  const titles = {titles};
+  // Svelte fills the title's text node after inserting it: watch text changes too, and edit the node in
+  // place (replacing it would detach the node Svelte keeps).
+  new MutationObserver(function () {{
+    document.querySelectorAll('.toast-title').forEach(function (el) {{
+      el.childNodes.forEach(function (n) {{
+        const t = n.nodeType === 3 ? titles[n.nodeValue.trim()] : null;
+        if (t) n.nodeValue = t + ' ';
+      }});
+    }});
+  }}).observe(document.body, {{childList: true, subtree: true, characterData: true}});
+}}
+"""

@@ -19,7 +19,7 @@ from index.workspace import WorkspaceError
 
 from .admin import editing_refusal
 from .conversation import restore_turns
-from .handlers import kb_choices, kb_error, kb_examples, service, warn
+from .handlers import kb_choices, kb_error, kb_examples, kb_title, service, warn
 from .i18n import request_lang, tr
 from .render import doc_table, md_text, status_md
 from .session import chat_view
@@ -48,10 +48,10 @@ def _skips() -> tuple:
     return (gr.skip(),) * SKIP_VIEWS
 
 
-def _refused(message: str) -> str:
-    """Show a user mistake or refusal as a toast; the same text (markdown-escaped) is returned for the
-    message line."""
-    warn(message)
+def _refused(message: str, lang: str) -> str:
+    """Show a user mistake or refusal as a toast (titled in ``lang``); the same text (markdown-escaped)
+    is returned for the message line."""
+    warn(message, lang)
     return md_text(message)
 
 
@@ -98,17 +98,17 @@ def kb_upload(files: list[str] | str | None, kb: str | None = None, password: st
     lang = request_lang(request)
     refusal = editing_refusal(password, "upload", lang)
     if refusal:
-        return (_refused(refusal), *_skips(), gr.skip())
+        return (_refused(refusal, lang), *_skips(), gr.skip())
     if not files:
         log.info("upload refused: no file chosen")
-        return (_refused(tr("upload_none", lang)), *_skips(), None)
+        return (_refused(tr("upload_none", lang), lang), *_skips(), None)
     paths = [files] if isinstance(files, (str, Path)) else list(files)
     kb_name = kb
     try:
         base = service().kb(kb_name)
     except WorkspaceError as exc:
         log.info("upload refused: %s", exc)
-        return (_refused(kb_error(exc, lang)), *_skips(), None)
+        return (_refused(kb_error(exc, lang), lang), *_skips(), None)
     known = {d.doc_id for d in base.documents()}
     lines, failures, changed = [], [], False
     for i, item in enumerate(paths):
@@ -136,7 +136,7 @@ def kb_upload(files: list[str] | str | None, kb: str | None = None, password: st
                         s=report.seconds))
         known.add(doc_id)
     for failure in failures:
-        warn(tr("upload_failed", lang, reason=failure))
+        warn(tr("upload_failed", lang, reason=failure), lang)
     failed = [f"❌ {md_text(f)}" for f in failures]
     if not changed:
         return ("\n\n".join([tr("upload_rejected", lang)] + failed), *_skips(), None)
@@ -154,31 +154,27 @@ def kb_delete(doc_id: str | None, kb: str | None = None, password: str = "",
     lang = request_lang(request)
     refusal = editing_refusal(password, "delete", lang)
     if refusal:
-        return (_refused(refusal), *_skips())
+        return (_refused(refusal, lang), *_skips())
     if not doc_id:
-        return (tr("delete_none"), *_skips())
+        return (tr("delete_none", lang), *_skips())
     name = kb
     try:
         base = service().kb(name)
         report = base.delete(str(doc_id), progress=_progress_adapter(progress, 0.0, 1.0, lang))
     except (IngestError, ValueError, WorkspaceError) as exc:
         log.info("deleting %s refused: %s", doc_id, exc)
-        return (_refused(tr("delete_failed", lang, e=exc)), *_skips())
+        return (_refused(tr("delete_failed", lang, e=exc), lang), *_skips())
     except Exception:
         log.exception("deleting %s failed", doc_id)
-        return (_refused(tr("delete_failed", lang, e=tr("internal_error", lang))), *_skips())
+        return (_refused(tr("delete_failed", lang, e=tr("internal_error", lang)), lang), *_skips())
     message = (tr("deleted", lang, doc=md_text(doc_id), docs=report.documents, passages=report.passages)
                + _reload_assistant(name, lang))
     return (message, *_views(base, lang))
 
 
-def header_md(kb: str | None) -> str:
-    """Page heading naming the knowledge base."""
-    try:
-        title = service().workspace.info(service().name(kb)).title
-    except WorkspaceError:
-        title = str(kb or "")
-    return f"## 问答 Wenda · {md_text(title)}"
+def header_md(kb: str | None, lang: str = "zh") -> str:
+    """Page heading naming the knowledge base (its title in ``lang``, :func:`ui.handlers.kb_title`)."""
+    return f"## 问答 Wenda · {md_text(kb_title(kb, lang))}"
 
 
 def kb_switch(kb: str | None, saved: Any = None, request: gr.Request | None = None) -> tuple:
@@ -190,7 +186,7 @@ def kb_switch(kb: str | None, saved: Any = None, request: gr.Request | None = No
         turns = restore_turns(saved, service().name(kb), lang)
     except WorkspaceError:
         turns = []
-    return (header_md(kb), gr.update(samples=samples), *chat_view(turns, lang), *kb_refresh(kb, request))
+    return (header_md(kb, lang), gr.update(samples=samples), *chat_view(turns, lang), *kb_refresh(kb, request))
 
 
 def kb_create(name: str, title: str = "", password: str = "", request: gr.Request | None = None) -> tuple:
@@ -202,14 +198,14 @@ def kb_create(name: str, title: str = "", password: str = "", request: gr.Reques
     lang = request_lang(request)
     refusal = editing_refusal(password, "create", lang)
     if refusal:
-        return _refused(refusal), gr.skip()
+        return _refused(refusal, lang), gr.skip()
     try:
         info = service().create(name, title)
     except WorkspaceError as exc:
         log.info("knowledge base not created: %s", exc)
-        return _refused(tr("kb_not_created", lang, e=exc)), gr.skip()
+        return _refused(tr("kb_not_created", lang, e=exc), lang), gr.skip()
     return (tr("kb_created", lang, title=md_text(info.title), name=info.name),
-            gr.update(choices=kb_choices(), value=info.name))
+            gr.update(choices=kb_choices(lang), value=info.name))
 
 
 def kb_remove(kb: str | None, password: str = "", request: gr.Request | None = None) -> tuple:
@@ -221,12 +217,12 @@ def kb_remove(kb: str | None, password: str = "", request: gr.Request | None = N
     lang = request_lang(request)
     refusal = editing_refusal(password, "remove", lang)
     if refusal:
-        return _refused(refusal), gr.skip()
+        return _refused(refusal, lang), gr.skip()
     if not kb:
         return tr("kb_remove_none", lang), gr.skip()
     try:
         service().delete(kb)
     except WorkspaceError as exc:
         log.info("knowledge base %s not deleted: %s", kb, exc)
-        return _refused(tr("kb_not_removed", lang, e=exc)), gr.skip()
-    return tr("kb_removed", lang, name=md_text(kb)), gr.update(choices=kb_choices(), value=service().default)
+        return _refused(tr("kb_not_removed", lang, e=exc), lang), gr.skip()
+    return tr("kb_removed", lang, name=md_text(kb)), gr.update(choices=kb_choices(lang), value=service().default)

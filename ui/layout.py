@@ -21,7 +21,7 @@ from .handlers import (
     set_service,
     toggle_debug,
 )
-from .i18n import I18N, STYLE_CHOICES, TABLE_HEADERS, ui_text
+from .i18n import I18N, STYLE_CHOICES, TABLE_HEADERS, toast_title_js, ui_text
 from .kb import (
     header_md,
     kb_create,
@@ -172,7 +172,7 @@ def build_demo(svc: Service | None = None, preload: bool = True) -> gr.Blocks:
                     with gr.Column(scale=2, min_width=320):
                         sources = gr.HTML(
                             value=placeholder_sources(), label=ui_text("sources_label"), css_template=SOURCES_CSS,
-                            js_on_load=SOURCES_JS + VIEWER_JS, max_height=640, elem_id="wenda-sources", padding=True,
+                            js_on_load=SOURCES_JS + VIEWER_JS + toast_title_js(), max_height=640, elem_id="wenda-sources", padding=True,
                         )
                 debug_table = gr.Dataframe(headers=TABLE_HEADERS["debug"]["zh"], value=[], visible=False,
                                            interactive=False, label=ui_text("debug_table_label"), wrap=True,
@@ -242,7 +242,8 @@ def build_demo(svc: Service | None = None, preload: bool = True) -> gr.Blocks:
         delete_btn.click(kb_delete, [delete_dd, kb_dd, password], [kb_message, *kb_views], api_name="kb_delete",
                          js=CONFIRM_DELETE_JS, **edit)
         demo.load(kb_refresh, kb_dd, kb_views, api_name="kb_refresh")
-        demo.load(localize, None, [style, debug_table, sources], api_visibility="private", queue=False).then(
+        demo.load(localize, kb_dd, [style, debug_table, sources, header, kb_dd], api_visibility="private",
+                  queue=False).then(
             restore_chat, [saved, kb_dd], [kb_dd, *chat_outputs], api_visibility="private")
         gr.api(api_ask, api_name="ask")
         gr.api(api_kb_list, api_name="kb_list")

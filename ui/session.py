@@ -25,9 +25,9 @@ from .conversation import (
     sources_panel,
 )
 from .feedback import FEEDBACK_FILE, append_record, build_record
-from .handlers import service
+from .handlers import kb_title, notify, service, warn
 from .i18n import request_lang, tr
-from .render import esc, placeholder_sources
+from .render import placeholder_sources
 
 log = logging.getLogger("wenda.app")
 
@@ -94,9 +94,9 @@ def write_export(turns: list[dict[str, Any]], kb: str | None, lang: str = "zh") 
     now = datetime.now(UTC)
     try:
         name = service().name(kb)
-        title = service().workspace.info(name).title
     except WorkspaceError:
-        name = title = str(kb or "")
+        name = str(kb or "")
+    title = kb_title(kb, lang)
     _clean_exports()
     folder = EXPORT_DIR / uuid.uuid4().hex
     folder.mkdir(parents=True, exist_ok=True)
@@ -150,11 +150,11 @@ def record_vote(turns: list[dict[str, Any]] | None, data: gr.LikeData, request: 
         append_record(build_record(turns[i], vote), _feedback_file())
     except OSError:
         log.exception("writing feedback failed")
-        gr.Warning(esc(tr("feedback_failed", lang)))
+        warn(tr("feedback_failed", lang), lang)
         return gr.skip(), gr.skip(), gr.skip()
     turns[i] = {**turns[i], "vote": vote}
     if vote:
-        gr.Info(esc(tr("feedback_thanks", lang)), duration=3)
+        notify(tr("feedback_thanks", lang), lang)
     return turns, gr.update(visible=bool(vote)), (i if vote else None)
 
 
@@ -175,7 +175,7 @@ def send_comment(comment: str, target: int | None, turns: list[dict[str, Any]] |
         append_record(build_record(turn, turn.get("vote") or "", text), _feedback_file())
     except OSError:
         log.exception("writing feedback failed")
-        gr.Warning(esc(tr("feedback_failed", lang)))
+        warn(tr("feedback_failed", lang), lang)
         return gr.skip(), gr.skip()
-    gr.Info(esc(tr("feedback_comment_saved", lang)), duration=3)
+    notify(tr("feedback_comment_saved", lang), lang)
     return "", gr.update(visible=False)
