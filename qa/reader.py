@@ -7,8 +7,10 @@ memory), a trained copy of the top ``K`` layers plus a ``Linear(384, 2)`` span h
 start+end logit of the ``<s>`` position (minimum over a passage's windows), span score = best
 start+end logit over the windows, as in HuggingFace's SQuAD 2.0 post-processing.
 
-CLI: ``python -m qa.reader train --data DIR`` (see :mod:`qa.reader_train`) and
-``python -m qa.reader ask "问题" --passage "文本"``.
+CLI: ``python -m qa.reader train --data DIR`` (see :mod:`qa.reader_train`),
+``python -m qa.reader ask "问题" --passage "文本"`` and ``python -m qa.reader eval`` (EM/F1 on CMRC 2018
+trial with the gold paragraph, broken down by gold answer length and by how the predicted span sits
+against the gold one).
 """
 from __future__ import annotations
 
@@ -172,6 +174,65 @@ def postprocess(per_window, sample_map, passages: list[str]) -> list[ReaderSpan 
     return best
 
 
+# --------------------------------------------------------------------------- evaluation breakdown
+
+# Gold answer lengths in characters; CMRC 2018 trial's gold answers are clauses (median 19 characters)
+# where DRCD's are short phrases (median 4), so the overall figure mixes two annotation styles.
+LENGTH_BUCKETS: tuple[tuple[int, int | None], ...] = ((1, 5), (6, 10), (11, 20), (21, 40), (41, 60), (61, None))
+RELATIONS = ("exact", "pred_contains_gold", "gold_contains_pred", "overlap", "disjoint", "no_prediction")
+
+
+def span_relation(pred: tuple[int, int] | None, gold: tuple[int, int]) -> str:
+    """How a predicted character span ``[start, end)`` sits against a gold one (one of ``RELATIONS``)."""
+    if pred is None or pred[1] <= pred[0]:
+        return "no_prediction"
+    (ps, pe), (gs, ge) = pred, gold
+    if (ps, pe) == (gs, ge):
+        return "exact"
+    if ps <= gs and pe >= ge:
+        return "pred_contains_gold"
+    if gs <= ps and ge >= pe:
+        return "gold_contains_pred"
+    if pe <= gs or ps >= ge:
+        return "disjoint"
+    return "overlap"
+
+
+def breakdown(records: list[dict]) -> dict:
+    """EM/F1 (official CMRC metric) overall, per gold-length bucket and per span relation.
+
+    Each record: ``answers`` [(text, start)], ``pred`` text and its ``start``/``end`` (-1 when none).
+    The relation is taken against the gold answer the prediction overlaps most."""
+    from .spanmetrics import cmrc_em, cmrc_f1
+
+    def summary(rows: list[tuple[float, float]]) -> dict:
+        n = len(rows)
+        return {"n": n, "em": round(100 * sum(r[0] for r in rows) / max(n, 1), 2),
+                "f1": round(100 * sum(r[1] for r in rows) / max(n, 1), 2)}
+
+    scored, buckets, relations = [], {}, {r: 0 for r in RELATIONS}
+    pred_len, gold_len = [], []
+    for rec in records:
+        golds = [t for t, _ in rec["answers"]]
+        row = (cmrc_em(golds, rec["pred"]), cmrc_f1(golds, rec["pred"]))
+        scored.append(row)
+        pred = (rec["start"], rec["end"]) if rec["pred"] else None
+        gold_text, gs = max(rec["answers"], key=lambda a: 0 if pred is None else
+                            min(pred[1], a[1] + len(a[0])) - max(pred[0], a[1]))
+        relations[span_relation(pred, (gs, gs + len(gold_text)))] += 1
+        shortest = min(len(t) for t in golds)
+        lo, hi = next(b for b in LENGTH_BUCKETS if shortest >= b[0] and (b[1] is None or shortest <= b[1]))
+        buckets.setdefault(f"{lo}-{hi}" if hi else f">{lo - 1}", []).append(row)
+        pred_len.append(len(rec["pred"]))
+        gold_len.append(shortest)
+    names = [f"{lo}-{hi}" if hi else f">{lo - 1}" for lo, hi in LENGTH_BUCKETS]
+    return {**summary(scored),
+            "by_gold_length": {k: summary(buckets[k]) for k in names if k in buckets},
+            "relations": relations,
+            "median_pred_chars": float(np.median(pred_len)) if pred_len else 0.0,
+            "median_gold_chars": float(np.median(gold_len)) if gold_len else 0.0}
+
+
 # --------------------------------------------------------------------------- the reader
 
 
@@ -261,7 +322,7 @@ class Reader:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m qa.reader train ...`` | ``python -m qa.reader ask QUESTION --passage TEXT``."""
+    """``python -m qa.reader train ...`` | ``ask QUESTION --passage TEXT`` | ``eval [--data FILE]``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "train":
         from .reader_train import main as train_main
@@ -269,13 +330,19 @@ def main(argv: list[str] | None = None) -> int:
         return train_main(argv[1:])
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m qa.reader", description="train | ask")
+    ap = argparse.ArgumentParser(prog="python -m qa.reader", description="train | ask | eval")
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("train", help="train the reader (see qa/reader_train.py)")
     ask = sub.add_parser("ask", help="read passages for a question")
     ask.add_argument("question")
     ask.add_argument("--passage", action="append", required=True)
     ask.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    ev = sub.add_parser("eval", help="EM/F1 with the gold paragraph (default: CMRC 2018 trial), with a breakdown")
+    ev.add_argument("--data", type=Path, default=None, help="SQuAD-format file (default: CMRC 2018 trial)")
+    ev.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    ev.add_argument("--limit", type=int, default=0, help="first N questions only")
+    ev.add_argument("--max-answer-chars", type=int, default=60)
+    ev.add_argument("--json", type=Path, default=None, help="also write the breakdown and every prediction here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -283,9 +350,44 @@ def main(argv: list[str] | None = None) -> int:
     except ReaderError as exc:
         log.error("%s", exc)  # a user mistake: one line, no traceback
         return 2
+    if args.cmd == "eval":
+        return _eval_main(reader, args)
     for s in reader.read(args.question, args.passage):
         log.info("[%d] %r (%d:%d) score=%.2f null=%.2f margin=%.2f", s.passage, s.text, s.start, s.end, s.score,
                  s.null_score, s.margin)
+    return 0
+
+
+def evaluate_file(reader: Reader, path: Path, limit: int = 0, max_answer_chars: int = 60) -> tuple[dict, list[dict]]:
+    """Read every question of a SQuAD-format file against its own (gold) paragraph: breakdown + records."""
+    from .reader_train import load_squad
+
+    contexts, examples, _ = load_squad([path], False, limit)
+    records = []
+    for i, ex in enumerate(examples):
+        spans = reader.read(ex["q"], [contexts[ex["para"]]], max_answer_chars=max_answer_chars, top=1)
+        sp = spans[0] if spans else None
+        records.append({"id": ex["id"], "question": ex["q"], "answers": ex["answers"],
+                        "pred": sp.text if sp else "", "start": sp.start if sp else -1, "end": sp.end if sp else -1,
+                        "margin": sp.margin if sp else None})
+        if (i + 1) % 100 == 0:
+            log.info("%d/%d questions read", i + 1, len(examples))
+    return breakdown(records), records
+
+
+def _eval_main(reader: Reader, args) -> int:
+    from .reader_train import CMRC_TRIAL
+
+    path = args.data or CMRC_TRIAL
+    result, records = evaluate_file(reader, path, args.limit, args.max_answer_chars)
+    log.info("%s: n %d, EM %.2f, F1 %.2f (median chars: prediction %.0f, gold %.0f)", path.name, result["n"],
+             result["em"], result["f1"], result["median_pred_chars"], result["median_gold_chars"])
+    for name, b in result["by_gold_length"].items():
+        log.info("  gold %s chars: n %d, EM %.2f, F1 %.2f", name, b["n"], b["em"], b["f1"])
+    log.info("  spans: %s", ", ".join(f"{k} {v}" for k, v in result["relations"].items()))
+    if args.json:
+        args.json.write_text(json.dumps({"result": result, "records": records}, ensure_ascii=False, indent=1),
+                             encoding="utf-8")
     return 0
 
 
