@@ -48,11 +48,18 @@ def synthetic_tokens(n: int, seed: int = 0) -> list[list[str]]:
 
 
 def _milvus_rss_mb() -> float:
-    """Resident memory of the Milvus processes this process started (milvus-lite runs its core as a child)."""
+    """Resident memory of the Milvus processes: this process's children (milvus-lite runs its core as a
+    child), or the server whose PID is in ``WENDA_MILVUS_PID`` (with its children)."""
     import psutil
 
     total = 0.0
-    for child in psutil.Process().children(recursive=True):
+    pid = os.environ.get("WENDA_MILVUS_PID")
+    try:
+        root = psutil.Process(int(pid)) if pid else psutil.Process()
+        procs = ([root] if pid else []) + root.children(recursive=True)
+    except (psutil.Error, ValueError):
+        return 0.0
+    for child in procs:
         try:
             total += child.memory_info().rss
         except psutil.Error:
@@ -216,7 +223,8 @@ def real_vectors(index_dirs: list[str], embedder: Any | None = None) -> tuple[np
     xb = np.concatenate([np.load(Path(d) / name, allow_pickle=False)
                          for d in index_dirs for name in ("vectors.npy", "sentence_vectors.npy")]).astype(np.float32)
     questions = []
-    for path in [Path("data/gold/taiyuan_gold.jsonl"), *sorted(Path("data/collections").glob("*/gold.jsonl"))]:
+    root = Path(__file__).resolve().parents[1]
+    for path in [root / "data/gold/taiyuan_gold.jsonl", *sorted((root / "data/collections").glob("*/gold.jsonl"))]:
         with path.open(encoding="utf-8") as f:
             questions += [json.loads(line)["question"] for line in f if line.strip()]
     embedder = embedder or Embedder()
