@@ -16,6 +16,8 @@ from pathlib import Path
 from .builder import IndexLoadError, build_index, default_index_dir, read_manifest
 from .embed import Embedder
 from .ingest import IngestError
+from .mirror import StoreRecord, open_index_store, store_config
+from .stores import StoreError
 from .workspace import Workspace, WorkspaceError, default_kb_name
 
 log = logging.getLogger("index")
@@ -42,9 +44,25 @@ def _info(directory: Path, as_json: bool) -> int:
     m = manifest.get("model", {})
     print(f"model      {m.get('id')}  dim {m.get('dim')}  sha256 {str(m.get('sha256'))[:16]}…")
     print(f"passages   {manifest.get('passages')}")
+    print(_store_line(directory, manifest))
     for doc, meta in manifest.get("documents", {}).items():
         print(f"  {doc}  {meta.get('date', ''):10}  {meta.get('passages'):4} passages  {meta.get('title', '')}")
     return 0
+
+
+def _store_line(directory: Path, manifest: dict) -> str:
+    """Where searches run: the local files, or the external store with its collection and live count."""
+    rec, config = StoreRecord.from_manifest(manifest), store_config()
+    if not config.external:
+        mirror = f"   (also mirrored into {rec.uri}, collection {rec.collection})" if rec.kind != "local" else ""
+        return f"store      local (faiss.index, bm25/ in the index directory){mirror}"
+    try:
+        store = open_index_store(directory, manifest, int(manifest.get("passages") or 0), config)
+        live = f"{store.count()} passages, version {getattr(store, 'version', '')}"
+        store.close()
+    except StoreError as exc:
+        live = f"NOT USABLE: {exc}"
+    return f"store      {config.kind}  {config.uri}  collection {rec.collection or '-'}  {live}"
 
 
 def _kb(args: argparse.Namespace) -> int:
@@ -130,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             return _build(corpus, Path(args.out) if args.out else default_index_dir(corpus), args.model, args.force)
         return _info(Path(args.dir) if args.dir else Workspace().path(default_kb_name()) / "index", args.json)
-    except (WorkspaceError, IndexLoadError, IngestError) as exc:
+    except (WorkspaceError, IndexLoadError, IngestError, StoreError) as exc:
         log.error("%s", exc)  # a user mistake: one line, no traceback
         return 2
 

@@ -12,6 +12,11 @@ An index is a directory::
     faiss.index      inner-product FAISS index over vectors.npy
     bm25/            bm25s index over jieba tokens
     profile.json     the corpus profile (index/profile.py): mined terms, stopwords, years, fitted parameters
+    passage_sigs.npy uint64 per passage: what an external store holds of it (index/mirror.py)
+
+With ``WENDA_STORE`` naming an external store (Milvus), every build is mirrored into it after the
+directory is swapped in (``index/mirror.py``) and the manifest's ``store`` entry records it; the
+directory stays the catalog.
 
 Writes are atomic: the new index is built in a temporary sibling directory and swapped in by
 rename, so a crash at any point leaves the previous index serving.
@@ -26,6 +31,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,29 +40,45 @@ from typing import Iterator
 
 import numpy as np
 
+from .catalog import (  # noqa: F401  (LoadedIndex, load_index: re-exported, callers import them from here)
+    FORMAT_VERSION,
+    MANIFEST,
+    PASSAGES,
+    SENTENCE_VECTORS,
+    SENTENCES,
+    VECTORS,
+    IndexLoadError,
+    LoadedIndex,
+    _read_passages,
+    _recover,
+    load_index,
+    read_manifest,
+    rebuild_hint,
+)
 from .chunking import MAX_CHARS, chunk_document, passage_sentences
 from .embed import Embedder
+from .fileio import atomic_write
 from .ingest import load_corpus
-from .stores import BM25Store, FaissStore
-from .profile import PROFILE, CorpusProfile, make_profile, sources_sha256
-from .textproc import TextProcessor
+from .mirror import (
+    SIGNATURES,
+    Catalog,
+    StoreRecord,
+    collection_name,
+    passage_signatures,
+    read_previous,
+    store_config,
+    store_in_sync,
+    sync_store,
+)
+from .profile import PROFILE, make_profile, sources_sha256
+from .stores import BM25Store, FaissStore, StoreError
 from .types import Passage
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 5  # 5: profile.json (per-index tokenizer, stopwords, fitted parameters); covers_year
-MANIFEST = "manifest.json"
-PASSAGES = "passages.jsonl"
-VECTORS = "vectors.npy"
-SENTENCES = "sentences.npy"
-SENTENCE_VECTORS = "sentence_vectors.npy"
 MIN_SENTENCE_CHARS = 6
 CHUNKER = {"max_chars": MAX_CHARS, "version": 3}  # 2: Western full stops end sentences; 3: PDF pages, NFKC
 BM25_BIGRAMS = False
-
-
-class IndexLoadError(ValueError):
-    """The index directory is missing, corrupt, or was built for another model or format."""
 
 
 def default_index_dir(corpus_dir: str | Path) -> Path:
@@ -64,10 +86,6 @@ def default_index_dir(corpus_dir: str | Path) -> Path:
     corpus_dir = Path(corpus_dir).resolve()
     root = Path(os.environ.get("WENDA_INDEX_ROOT", Path(__file__).resolve().parent.parent / "data" / "index"))
     return root / corpus_dir.name
-
-
-def rebuild_hint(index_dir: Path) -> str:
-    return f"rebuild it with: python -m index build CORPUS_DIR --out {index_dir}"
 
 
 @dataclass
@@ -111,31 +129,6 @@ def _build_lock(index_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def read_manifest(index_dir: Path) -> dict:
-    """The manifest of an index directory.
-
-    Raises:
-        IndexLoadError: missing or unreadable manifest.
-    """
-    path = Path(index_dir) / MANIFEST
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise IndexLoadError(f"no index at {index_dir} (missing {MANIFEST}); {rebuild_hint(Path(index_dir))}") from exc
-    except (OSError, ValueError) as exc:
-        raise IndexLoadError(f"{path} is corrupt ({exc}); {rebuild_hint(Path(index_dir))}") from exc
-
-
-def _recover(index_dir: Path) -> None:
-    """Finish an interrupted swap: if the index is missing but the previous one was moved aside, restore it."""
-    if index_dir.exists():
-        return
-    olds = sorted(index_dir.parent.glob(f".{index_dir.name}.old-*"))
-    if olds:
-        log.warning("restoring previous index %s after an interrupted swap", olds[-1])
-        os.rename(olds[-1], index_dir)
 
 
 def _swap_in(tmp: Path, index_dir: Path) -> None:
@@ -183,15 +176,6 @@ def _load_cache(index_dir: Path, embedder: Embedder) -> dict[str, np.ndarray]:
     return cache
 
 
-def _read_passages(index_dir: Path) -> list[Passage]:
-    path = Path(index_dir) / PASSAGES
-    try:
-        with path.open(encoding="utf-8") as f:
-            return [Passage.from_dict(json.loads(line)) for line in f if line.strip()]
-    except (OSError, ValueError, TypeError) as exc:
-        raise IndexLoadError(f"{path} is missing or corrupt ({exc}); {rebuild_hint(Path(index_dir))}") from exc
-
-
 def build_index(
     corpus_dir: str | Path,
     index_dir: str | Path | None = None,
@@ -213,11 +197,20 @@ def build_index(
 
     Returns:
         A BuildReport with counts, timing and per-file errors.
+
+    Raises:
+        IndexLoadError: the configured external store (``WENDA_STORE``) is unknown, unreachable or
+            refused the write (one line naming the store); the directory is then built but its
+            manifest says it is not mirrored, so the next build mirrors it again.
     """
     t0 = time.perf_counter()
     corpus_dir = Path(corpus_dir)
     index_dir = Path(index_dir) if index_dir else default_index_dir(corpus_dir)
     embedder = embedder or Embedder()
+    try:
+        config = store_config()
+    except StoreError as exc:
+        raise IndexLoadError(str(exc)) from None
     report = BuildReport(index_dir=index_dir)
     with _build_lock(index_dir):
         _recover(index_dir)
@@ -239,6 +232,7 @@ def build_index(
                     and {k: v.get("title") for k, v in old.get("documents", {}).items()} == {d.doc_id: d.title for d in docs}
                     and old.get("sources_sha256") == sources_sha256(corpus_dir)
                     and (index_dir / "faiss.index").exists()
+                    and store_in_sync(index_dir, old, config)
                 ):
                     report.unchanged = True
                     report.passages = int(old.get("passages", 0))
@@ -251,9 +245,13 @@ def build_index(
                 pass
 
         previous_docs: dict[str, dict] = {}
+        previous = None
         if index_dir.exists():
             try:
-                previous_docs = read_manifest(index_dir).get("documents", {})
+                old_manifest = read_manifest(index_dir)
+                previous_docs = old_manifest.get("documents", {})
+                if config.external:
+                    previous = read_previous(index_dir, old_manifest, _read_passages(index_dir))
             except IndexLoadError:
                 previous_docs = {}
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -309,8 +307,14 @@ def build_index(
 
         faiss_store = FaissStore("auto")
         faiss_store.index(vectors)
+        tokens = [text.tokenize(p.index_text(), bigrams=BM25_BIGRAMS) for p in passages]
         bm25 = BM25Store()
-        bm25.index([text.tokenize(p.index_text(), bigrams=BM25_BIGRAMS) for p in passages])
+        bm25.index(tokens)
+        signatures = passage_signatures(passages, tokens)
+        build_id = uuid.uuid4().hex
+        # Pending until the mirror succeeds: a catalog whose store write failed is never taken as mirrored.
+        record = StoreRecord(config.kind, config.uri if config.external else "",
+                             collection_name(index_dir) if config.external else "")
 
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -332,6 +336,8 @@ def build_index(
             "sentences": len(spans),
             "sources_sha256": sources_sha256(corpus_dir),
             "built_at": now,
+            "build_id": build_id,
+            "store": record.to_dict(),
             "libraries": _library_versions(),
             "documents": {
                 d.doc_id: {**d.meta(), "passages": report.per_document[d.doc_id], "indexed_at": indexed_at[d.doc_id]}
@@ -350,6 +356,7 @@ def build_index(
             np.save(tmp / SENTENCE_VECTORS, sent_vectors, allow_pickle=False)
             faiss_store.save(tmp)
             bm25.save(tmp)
+            np.save(tmp / SIGNATURES, signatures, allow_pickle=False)
             (tmp / PROFILE).write_text(json.dumps(profile.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
             # The manifest goes last: a directory without one is never taken for an index.
             (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -358,82 +365,17 @@ def build_index(
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+        if config.external:
+            catalog = Catalog(passages, vectors, tokens, sent_array, sent_vectors, signatures)
+            try:
+                record = sync_store(config, index_dir, catalog, model_id, dim, build_id, previous, force)
+            except StoreError as exc:
+                raise IndexLoadError(f"{exc}; the index {index_dir} is built but not mirrored") from None
+            manifest["store"] = record.to_dict()
+            atomic_write(index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
     report.seconds = time.perf_counter() - t0
     log.info(
         "built %s: %d documents, %d passages (%d embedded, %d reused) in %.1fs",
         index_dir, report.documents, report.passages, report.embedded, report.reused, report.seconds,
     )
     return report
-
-
-@dataclass
-class LoadedIndex:
-    """An index directory loaded into memory."""
-
-    directory: Path
-    manifest: dict
-    passages: list[Passage]
-    vectors: np.ndarray
-    faiss: FaissStore
-    bm25: BM25Store
-    profile: CorpusProfile
-    sentences: np.ndarray
-    sentence_vectors: np.ndarray
-    text: TextProcessor = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        # The index's own tokenizer: its mined terms and collection stopwords, shared with no other index.
-        self.text = self.profile.text_processor()
-
-    @property
-    def documents(self) -> dict[str, dict]:
-        return self.manifest.get("documents", {})
-
-
-def load_index(index_dir: str | Path, embedder: Embedder | None = None) -> LoadedIndex:
-    """Load and check an index directory.
-
-    Args:
-        index_dir: Directory written by :func:`build_index`.
-        embedder: When given, the index must have been built with the same model and weights.
-
-    Raises:
-        IndexLoadError: missing, corrupt, other format version, or other model; the message
-            says which command rebuilds.
-    """
-    index_dir = Path(index_dir)
-    _recover(index_dir)
-    manifest = read_manifest(index_dir)
-    hint = rebuild_hint(index_dir)
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexLoadError(
-            f"index {index_dir} has format version {manifest.get('format_version')!r}, "
-            f"this Wenda reads version {FORMAT_VERSION}; {hint}"
-        )
-    model = manifest.get("model", {})
-    if embedder is not None and (model.get("id") != embedder.model_id or model.get("sha256") != embedder.weights_sha256):
-        raise IndexLoadError(
-            f"index {index_dir} was built with model {model.get('id')!r} (sha256 {str(model.get('sha256'))[:12]}…) "
-            f"but the current model is {embedder.model_id!r} (sha256 {embedder.weights_sha256[:12]}…); {hint}"
-        )
-    passages = _read_passages(index_dir)
-    try:
-        vectors = np.load(index_dir / VECTORS, allow_pickle=False)
-        faiss_store = FaissStore.load(index_dir)
-        bm25 = BM25Store.load(index_dir)
-        profile = CorpusProfile.from_dict(json.loads((index_dir / PROFILE).read_text(encoding="utf-8")))
-        sentences = np.load(index_dir / SENTENCES, allow_pickle=False)
-        sentence_vectors = np.load(index_dir / SENTENCE_VECTORS, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise IndexLoadError(f"index {index_dir} is corrupt ({exc}); {hint}") from exc
-    n = len(passages)
-    if not (faiss_store.size == n == len(vectors) == bm25.size == manifest.get("passages")):
-        raise IndexLoadError(
-            f"index {index_dir} is inconsistent (passages {n}, vectors {len(vectors)}, faiss {faiss_store.size}, "
-            f"bm25 {bm25.size}, manifest {manifest.get('passages')}); {hint}"
-        )
-    if len(sentences) != len(sentence_vectors) or (len(sentences) and sentences[:, 0].max() >= n):
-        raise IndexLoadError(f"index {index_dir}: sentence tables are inconsistent; {hint}")
-    if n and vectors.shape[1] != model.get("dim"):
-        raise IndexLoadError(f"index {index_dir}: vector dimension {vectors.shape[1]} != manifest {model.get('dim')}; {hint}")
-    return LoadedIndex(index_dir, manifest, passages, vectors, faiss_store, bm25, profile, sentences, sentence_vectors)

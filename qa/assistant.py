@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import threading
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
-from index.builder import LoadedIndex, build_index, default_index_dir, load_index
+from index.builder import MANIFEST, IndexLoadError, LoadedIndex, build_index, default_index_dir, load_index, read_manifest
 from index.embed import Embedder
+from index.mirror import store_in_sync
 from index.profile import PROFILE
+from index.stores import Filter
 from index.textproc import has_cjk
 
 from .answer import not_found_message
@@ -27,6 +28,8 @@ from .types import Answer
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
+RELOAD_RETRY_S = 5.0  # a replica that found the index mid-rebuild tries again after this long
+CLOSE_OLD_STORE_S = 60.0  # requests still running on a replaced index keep its store this long
 
 
 class QuestionError(ValueError):
@@ -93,9 +96,24 @@ class Assistant:
         self._given_weights = weights
         self.config = config or RetrievalConfig()
         self._lock = threading.RLock()
+        self._retry_at = 0.0
         self._set_index(index)
 
+    def _manifest_stamp(self, directory: Path) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(directory / MANIFEST)
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
     def _set_index(self, index: LoadedIndex) -> None:
+        # What the manifest looked like when this index was loaded: refresh() compares a stat with it.
+        self._stamp = self._manifest_stamp(index.directory)
+        try:
+            if read_manifest(index.directory).get("build_id") != index.manifest.get("build_id"):
+                self._stamp = None  # rebuilt meanwhile: the next refresh() looks
+        except IndexLoadError:
+            self._stamp = None
         # Fitted parameters apply only to the model and documents they were fitted on (qa.profile).
         fitted = load_fitted(index.manifest, index.profile.fitted, index.directory / PROFILE)
         self.weights = self._given_weights or RerankWeights.from_fitted(fitted)
@@ -105,8 +123,6 @@ class Assistant:
         self.examples = index.profile.examples
         self.retriever = HybridRetriever(index, self.embedder, self.config)
         self.reranker = Reranker(self.retriever, self.weights)
-        self._doc_of_row = np.array([p.doc_id for p in index.passages], dtype=object)
-        self._year_of_row = np.array([p.year or 0 for p in index.passages])
 
     @classmethod
     def load(cls, index_dir: str | Path | None = None, embedder: Embedder | None = None,
@@ -120,7 +136,8 @@ class Assistant:
             index_dir: Index directory; default ``data/index/<corpus name>`` for a given corpus.
             embedder: Embedding model; default the offline e5-small.
             corpus_dir: Corpus used when building.
-            build_if_missing: Build the index when the directory has none.
+            build_if_missing: Build the index when the directory has none, or mirror it when the
+                configured store (``WENDA_STORE``) does not hold it yet.
 
         Raises:
             index.builder.IndexLoadError: missing/corrupt/mismatched index (with the rebuild command).
@@ -132,9 +149,14 @@ class Assistant:
             folder = Workspace().path(default_kb_name())
             corpus_dir, index_dir, build_if_missing = folder / "corpus", folder / "index", True
         index_dir = Path(index_dir) if index_dir else default_index_dir(corpus_dir)
-        if build_if_missing and corpus_dir is not None and not (index_dir / "manifest.json").exists():
-            log.info("no index at %s: building it from %s", index_dir, corpus_dir)
-            build_index(corpus_dir, index_dir, embedder)
+        if build_if_missing and corpus_dir is not None:
+            if not (index_dir / MANIFEST).exists():
+                log.info("no index at %s: building it from %s", index_dir, corpus_dir)
+                build_index(corpus_dir, index_dir, embedder)
+            elif not store_in_sync(index_dir, read_manifest(index_dir)):
+                # WENDA_STORE names a store this index is not mirrored into yet (first start on Milvus).
+                log.info("index %s is not in the configured store: mirroring it (nothing is re-embedded)", index_dir)
+                build_index(corpus_dir, index_dir, embedder)
         assistant = cls(load_index(index_dir, embedder), embedder)
         assistant.retriever.warm_up()
         assistant.answerer.warm_up()
@@ -144,17 +166,47 @@ class Assistant:
         """Re-read the index directory (after a rebuild), swapping it in atomically for new requests."""
         index = load_index(self.index.directory, self.embedder)
         with self._lock:
+            old = self.index
             self._set_index(index)
+        if old.store is not index.store:
+            timer = threading.Timer(CLOSE_OLD_STORE_S, old.close)
+            timer.daemon = True
+            timer.start()
 
-    def _allowed(self, docs: Sequence[str] | None, years: Sequence[int] | None) -> np.ndarray | None:
+    def refresh(self) -> bool:
+        """Reload when another process rebuilt the index since it was loaded; True when it did.
+
+        Replicas share the knowledge-base folder (``WENDA_HOME``): a document uploaded through one
+        is answered by the others at their next question. The check is one ``stat`` of the
+        manifest; only a changed manifest is read, and only a new ``build_id`` reloads. A reload
+        that fails (the other process is still mirroring into the store) keeps the loaded index
+        and is retried after a few seconds.
+        """
+        directory = self.index.directory
+        stamp = self._manifest_stamp(directory)
+        if stamp == self._stamp or stamp is None or time.monotonic() < self._retry_at:
+            return False
+        with self._lock:
+            if stamp == self._stamp:
+                return False
+            try:
+                if read_manifest(directory).get("build_id") == self.index.manifest.get("build_id"):
+                    self._stamp = stamp
+                    return False
+                self.reload()
+            except IndexLoadError as exc:
+                log.warning("index %s changed but cannot be loaded yet (%s); still serving the loaded one", directory, exc)
+                self._retry_at = time.monotonic() + RELOAD_RETRY_S
+                return False
+        log.info("index %s was rebuilt by another process: reloaded (%d passages)", directory, len(self.index.passages))
+        return True
+
+    @staticmethod
+    def _filter(docs: Sequence[str] | None, years: Sequence[int] | None) -> Filter | None:
+        """The search filter of the UI's document/year choices (empty choices restrict nothing)."""
         if not docs and not years:
             return None
-        mask = np.ones(len(self.index.passages), dtype=bool)
-        if docs:
-            mask &= np.isin(self._doc_of_row, list(docs))
-        if years:
-            mask &= np.isin(self._year_of_row, [int(y) for y in years])
-        return mask
+        return Filter(doc_ids=tuple(docs) if docs else None, years=tuple(int(y) for y in years) if years else None)
 
     @staticmethod
     def refusal_features(question: str, hits: list) -> dict[str, float]:
@@ -194,12 +246,13 @@ class Assistant:
             except QuestionError:
                 log.info("ignoring history: rewritten query %r is not a usable question", rewritten[:60])
                 rewritten = q
+        self.refresh()
         with self._lock:
             retriever, reranker = self.retriever, self.reranker
-            allowed = self._allowed(docs, years)
+        where = self._filter(docs, years)
         info = retriever.analyze(rewritten)
         qtype = question_type(rewritten)
-        hits = retriever.search(rewritten, k=max(k, 20), info=info, allowed=allowed)
+        hits = retriever.search(rewritten, k=max(k, 20), info=info, where=where)
         hits = reranker.rerank(info, hits, qtype)
         return rewritten, info, qtype, hits[:k], retriever
 

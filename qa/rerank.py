@@ -108,7 +108,7 @@ class Reranker:
     def __init__(self, retriever: HybridRetriever, weights: RerankWeights | None = None) -> None:
         self.retriever = retriever
         self.weights = weights or RerankWeights()
-        self._rows = {p.id: i for i, p in enumerate(retriever.index.passages)}
+        self._rows = retriever.row_of
 
     def features(self, info: QueryInfo, hits: list[Hit], qtype: str) -> None:
         """Fill ``hit.features`` in place."""

@@ -1,8 +1,11 @@
-"""Hybrid retrieval: BM25 over jieba tokens + dense FAISS search, fused, with time awareness.
+"""Hybrid retrieval: BM25 over jieba tokens + dense passage and sentence search, fused, with time awareness.
 
-English questions over Chinese text get little from BM25 directly (R@1 ≈ 0.07), so for a
-question without Chinese the lexical channel is replaced by pseudo-relevance feedback: key
-Chinese terms of the top dense passages are searched with BM25 and fused with the dense ranks.
+Every channel asks the index's :class:`~index.stores.PassageStore` (the in-process FAISS/bm25s files
+by default, Milvus with ``WENDA_STORE``) with a :class:`~index.stores.Filter`, and maps the passage
+ids it returns to rows of the loaded catalog. English questions over Chinese text get little from
+BM25 directly (R@1 ≈ 0.07), so for a cross-lingual question the lexical channel is replaced by
+pseudo-relevance feedback: key terms of the top dense passages are searched with BM25 and fused
+with the dense ranks.
 """
 from __future__ import annotations
 
@@ -14,11 +17,16 @@ import numpy as np
 from index.builder import LoadedIndex
 from index.chunking import passage_sentences
 from index.embed import Embedder
+from index.stores import Filter, SearchResults
 from index.textproc import has_cjk, normalize, years_in
 
 from .types import ChannelScore, Hit
 
 log = logging.getLogger(__name__)
+
+# Extra candidates asked of a store so that passages tied at the cut (overlapping passages share a
+# sentence; equal BM25 scores) are chosen by catalog order, not by the engine's internal order.
+TIE_MARGIN = 10
 
 _CN_NUM = {"十三五": [2016, 2017, 2018, 2019, 2020], "十四五": [2021, 2022, 2023, 2024, 2025], "十五五": [2026, 2027, 2028, 2029, 2030]}
 
@@ -73,7 +81,30 @@ class QueryInfo:
     # and on feedback terms taken from the passages it finds.
     same_language: bool = True
     prf_terms: list[str] = field(default_factory=list)
-    sentence_sims: np.ndarray | None = None  # cosine of the question to every sentence
+    sentence_sims: SentenceSims | None = None  # cosine of the question to catalog sentences (lazy)
+
+
+class SentenceSims:
+    """Cosine of the question to catalog sentences, computed for the sentences actually asked for.
+
+    The answerers look at the sentences of a few top passages only; a full product over every
+    sentence vector would cost O(corpus) per question once the search itself runs in an external
+    store.
+
+    Args:
+        vectors: (m, dim) sentence vectors of the catalog.
+        query: The question's vector.
+    """
+
+    def __init__(self, vectors: np.ndarray, query: np.ndarray) -> None:
+        self._vectors, self._query = vectors, query
+        self._cache: dict[int, float] = {}
+
+    def __getitem__(self, srow: int) -> float:
+        v = self._cache.get(srow)
+        if v is None:
+            v = self._cache[srow] = float(self._vectors[srow] @ self._query)
+        return v
 
 
 class HybridRetriever:
@@ -95,7 +126,7 @@ class HybridRetriever:
         self._sentence_info: dict[int, list[tuple[int, int, frozenset[str], str]]] = {}
         self.unknown_idf = 1.0
         # (passage row, start, end) → sentence row, to look up a sentence's similarity.
-        self.row_of = {p.id: i for i, p in enumerate(index.passages)}
+        self.row_of = index.row_of
         self.sentence_row = {(int(r), int(s), int(e)): i for i, (r, s, e) in enumerate(index.sentences)}
         self._sent_passage = index.sentences[:, 0].astype(np.int64) if len(index.sentences) else np.zeros(0, np.int64)
 
@@ -180,36 +211,40 @@ class HybridRetriever:
             same_language=same_language(question, self.index.profile.language),
         )
 
-    def _dense(self, info: QueryInfo, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _channel(self, res: SearchResults, n: int) -> dict[int, ChannelScore]:
+        """The top ``n`` of one store answer (a single query) as catalog rows with ranks.
+
+        Equal scores are ordered by catalog row, so every store ranks tied passages alike; ids the
+        catalog lacks are skipped (the store is ahead of this process's catalog until it reloads).
+        """
+        found = []
+        for pid, score in zip(res.ids[0], res.scores[0]):
+            row = self.row_of.get(pid)
+            if row is None:
+                log.debug("passage %s is not in the loaded catalog", pid)
+                continue
+            found.append((-score, row))
+        found.sort()
+        return {row: ChannelScore(i + 1, float(-neg)) for i, (neg, row) in enumerate(found[:n])}
+
+    def _dense(self, info: QueryInfo, n: int, where: Filter | None = None) -> dict[int, ChannelScore]:
         if info.vector is None:
             info.vector = self.embedder.encode_queries([info.text])[0]
-        scores, rows = self.index.faiss.search(info.vector[None, :], n, allowed=allowed)
-        keep = rows[0] >= 0
-        return scores[0][keep], rows[0][keep]
+        return self._channel(self.index.store.search(info.vector[None, :], n + TIE_MARGIN, where), n)
 
-    def _sentences(self, info: QueryInfo, n: int, allowed: np.ndarray | None) -> dict[int, ChannelScore]:
-        """Fine-grained dense channel: passages ranked by their best sentence (exact).
+    def _sentences(self, info: QueryInfo, n: int, where: Filter | None) -> dict[int, ChannelScore]:
+        """Fine-grained dense channel: passages ranked by their best sentence (exact)."""
+        info.sentence_sims = SentenceSims(self.index.sentence_vectors, info.vector)
+        return self._channel(self.index.store.sentence_search(info.vector[None, :], n + TIE_MARGIN, where), n)
 
-        One matrix-vector product over all sentence vectors: ``eval channels`` measured it faster
-        than a single-query FAISS flat search of the same vectors (BLAS gemv vs faiss's per-query
-        path), and the scatter-max and top-n selection cost less than the product itself.
-        """
-        info.sentence_sims = sims = self.index.sentence_vectors @ info.vector
-        best = np.full(len(self.index.passages), -np.inf, np.float32)
-        np.maximum.at(best, self._sent_passage, sims)
-        if allowed is not None:
-            best[~allowed] = -np.inf
-        k = min(n, len(best))
-        top = np.argpartition(-best, k - 1)[:k]
-        top = top[np.argsort(-best[top], kind="stable")]
-        top = top[np.isfinite(best[top])]
-        return {int(r): ChannelScore(i + 1, float(best[r])) for i, r in enumerate(top)}
+    def _bm25(self, tokens: list[str], n: int, where: Filter | None) -> dict[int, ChannelScore]:
+        return self._channel(self.index.lexical.bm25_search(tokens, n + TIE_MARGIN, where), n)
 
     def sentence_similarity(self, info: QueryInfo, srow: int) -> float:
         """Cosine of the question to sentence ``srow`` (0 before the sentence channel ran)."""
-        return 0.0 if info.sentence_sims is None else float(info.sentence_sims[srow])
+        return 0.0 if info.sentence_sims is None else info.sentence_sims[srow]
 
-    def _prf_terms(self, rows: np.ndarray, k_docs: int, k_terms: int) -> list[str]:
+    def _prf_terms(self, rows: list[int], k_docs: int, k_terms: int) -> list[str]:
         """Distinctive terms of the top dense passages in the collection's script (tf × idf)."""
         weight: dict[str, float] = {}
         latin = self.index.profile.language == "en"
@@ -226,7 +261,7 @@ class HybridRetriever:
         question: str,
         k: int = 20,
         info: QueryInfo | None = None,
-        allowed: np.ndarray | None = None,
+        where: Filter | None = None,
     ) -> list[Hit]:
         """Top-k fused hits.
 
@@ -234,38 +269,29 @@ class HybridRetriever:
             question: The (rewritten) question.
             k: Number of hits.
             info: A QueryInfo from :meth:`analyze` (computed when absent).
-            allowed: Optional boolean mask over passages (document/year filters).
+            where: Optional document/year filter, pushed down into every channel (so each still
+                returns its top candidates).
         """
         cfg = self.config
         info = info or self.analyze(question)
         n_pass = len(self.index.passages)
-        if n_pass == 0:
+        if n_pass == 0 or (where is not None and where.matches_nothing):
             return []
-        # Filters are pushed down into every channel, so each still returns its top candidates.
-        if allowed is not None:
-            allowed = np.asarray(allowed, dtype=bool)
-            if allowed.shape != (n_pass,):
-                raise ValueError(f"allowed mask has shape {allowed.shape}, expected ({n_pass},)")
-            if not allowed.any():
-                return []
         n = min(cfg.candidates, n_pass)
         channels: dict[str, dict[int, ChannelScore]] = {}
 
-        d_scores, d_rows = self._dense(info, n, allowed)
-        channels["dense"] = {int(r): ChannelScore(i + 1, float(s)) for i, (s, r) in enumerate(zip(d_scores, d_rows))}
+        channels["dense"] = self._dense(info, n, where)
 
         if len(self._sent_passage):
-            channels["sent"] = self._sentences(info, n, allowed)
+            channels["sent"] = self._sentences(info, n, where)
 
         if info.same_language and info.tokens:
-            b_scores, b_rows = self.index.bm25.search(info.tokens, n, allowed=allowed)
-            channels["bm25"] = {int(r): ChannelScore(i + 1, float(s)) for i, (s, r) in enumerate(zip(b_scores, b_rows))}
+            channels["bm25"] = self._bm25(info.tokens, n, where)
         elif not info.same_language:
             # Figures still match lexically; the collection's own terms come from feedback.
             latin = [t for t in info.tokens if any(c.isdigit() for c in t)]
-            info.prf_terms = self._prf_terms(d_rows, cfg.prf_docs, cfg.prf_terms)
-            p_scores, p_rows = self.index.bm25.search(info.prf_terms + latin, n, allowed=allowed)
-            channels["prf"] = {int(r): ChannelScore(i + 1, float(s)) for i, (s, r) in enumerate(zip(p_scores, p_rows))}
+            info.prf_terms = self._prf_terms(list(channels["dense"]), cfg.prf_docs, cfg.prf_terms)
+            channels["prf"] = self._bm25(info.prf_terms + latin, n, where)
 
         weights = {"dense": cfg.w_dense, "bm25": cfg.w_bm25, "prf": cfg.w_prf, "sent": cfg.w_sent}
         fused: dict[int, float] = {}
@@ -283,9 +309,9 @@ class HybridRetriever:
         years = set(info.years)
         out: list[Hit] = []
         for row, score in fused.items():
-            if allowed is not None and not allowed[row]:
-                continue
             p = self.index.passages[row]
+            if where is not None and not where.matches(p.doc_id, p.year or 0):
+                continue
             s = score / best
             year_feat = 0.0
             if years:

@@ -7,6 +7,7 @@ import numpy as np
 
 import pytest
 
+from index.stores import Filter
 from qa import Answer, QuestionError
 
 from .conftest import GOLD
@@ -168,13 +169,14 @@ def test_sentence_channel_equals_exhaustive_best_sentence(assistant):
 def test_filter_keeps_full_candidate_lists(assistant):
     """Under a document filter every channel still returns its top candidates from that document."""
     r = assistant.retriever
-    allowed = np.array([p.doc_id == r.index.passages[0].doc_id for p in r.index.passages])
-    hits = r.search("养老服务", k=50, allowed=allowed)
-    assert hits and all(allowed[r.row_of[h.passage.id]] for h in hits)
-    assert len(hits) == min(50, int(allowed.sum()))
-    assert r.search("养老服务", allowed=np.zeros(len(allowed), bool)) == []
-    with pytest.raises(ValueError, match="allowed mask"):
-        r.search("养老服务", allowed=allowed[:3])
+    doc = r.index.passages[0].doc_id
+    hits = r.search("养老服务", k=50, where=Filter(doc_ids=[doc]))
+    assert hits and all(h.passage.doc_id == doc for h in hits)
+    assert len(hits) == min(50, sum(p.doc_id == doc for p in r.index.passages))
+    assert r.search("养老服务", where=Filter(doc_ids=[])) == []
+    year = r.index.passages[0].year
+    hits = r.search("养老服务", k=50, where=Filter(doc_ids=[doc, "missing.txt"], years=[year]))
+    assert hits and all(h.passage.doc_id == doc and h.passage.year == year for h in hits)
 
 
 def test_figure_sentence_must_be_about_the_asked_indicator(assistant):

@@ -128,6 +128,17 @@ class Filter:
         """Whether a passage of ``doc_id`` and ``year`` passes the filter."""
         return (self.doc_ids is None or doc_id in self.doc_ids) and (self.years is None or year in self.years)
 
+    def mask(self, doc_ids: np.ndarray, years: np.ndarray) -> np.ndarray | None:
+        """Boolean mask over rows with these doc ids (object array) and years (int64); None when nothing is restricted."""
+        if self.doc_ids is None and self.years is None:
+            return None
+        ok = np.ones(len(doc_ids), bool)
+        if self.doc_ids is not None:
+            ok &= np.isin(doc_ids, np.asarray(self.doc_ids, dtype=object))
+        if self.years is not None:
+            ok &= np.isin(years, np.asarray(self.years, np.int64))
+        return ok
+
 
 @dataclass
 class PassageRecord:
@@ -345,8 +356,14 @@ class PassageStore(ABC):
         return self._lexical([self._to_sparse(w, assign=False) for w in queries], k, where)
 
     def bm25_search(self, query_tokens: Sequence[str], k: int, where: Filter | None = None) -> SearchResults:
-        """BM25 top-k for one tokenised query (:meth:`BM25Stats.query_weights` + :meth:`lexical_search`)."""
-        return self.lexical_search(self.stats.query_weights(query_tokens), k, where)
+        """BM25 top-k for one tokenised query (:meth:`BM25Stats.query_weights` + :meth:`lexical_search`).
+
+        Scores are on bm25s' "lucene" scale (the sparse inner product / (k1 + 1)), so every store
+        reports the BM25 score Wenda has always shown.
+        """
+        res = self.lexical_search(self.stats.query_weights(query_tokens), k, where)
+        scale = np.float32(1.0 / (self.stats.k1 + 1.0))
+        return SearchResults(res.ids, [s * scale for s in res.scores])
 
     def sentence_search(self, vectors: np.ndarray, k: int, where: Filter | None = None) -> SearchResults:
         """Top-k passages per query by their best sentence vector (passages without sentences never match)."""

@@ -124,14 +124,7 @@ class MemoryPassageStore(PassageStore):
         return self._mats
 
     def _mask(self, m: _Matrices, where: Filter | None) -> np.ndarray | None:
-        if where is None or (where.doc_ids is None and where.years is None):
-            return None
-        ok = np.ones(len(m.ids), bool)
-        if where.doc_ids is not None:
-            ok &= np.isin(m.doc_ids, np.asarray(where.doc_ids, dtype=object))
-        if where.years is not None:
-            ok &= np.isin(m.years, np.asarray(where.years, np.int64))
-        return ok
+        return None if where is None else where.mask(m.doc_ids, m.years)
 
     def _results(self, m: _Matrices, scores: np.ndarray, k: int, where: Filter | None, positive: bool) -> SearchResults:
         """Top-k per column of ``scores`` (n_rows, n_queries)."""

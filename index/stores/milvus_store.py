@@ -373,6 +373,11 @@ class MilvusPassageStore(PassageStore):
             self.client.delete(f"{self.name}_meta", filter=f'key like "{old}|%"')
 
     @property
+    def supports_sparse(self) -> bool:
+        """Whether this Milvus has sparse vectors (lexical search); servers before 2.4 do not."""
+        return self._sparse_ok
+
+    @property
     def version(self) -> str | None:
         """Name of the collection this store serves."""
         return self._coll
