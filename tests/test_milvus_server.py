@@ -6,6 +6,10 @@ The server lives in its own venv (its wheel is not a project dependency)::
 
 (or set ``WENDA_MILVUS_SERVER_PY`` to that venv's python). It is started by PID on a free loopback
 port, always stopped by that PID (kill -9 is part of the test), and has no sparse vectors (< 2.4).
+Its PID and the PID of the process that started it are also written to ``<venv>/server.pid``: a
+server left by an interrupted earlier run (its starter is gone; its embedded etcd holds the fixed port
+2380, so no second server could start) is killed first; one whose starter still runs is left alone
+and the tests fail saying so.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import pytest
 
 from index.stores import Filter, PassageRecord, StoreError
 from index.stores.milvus_store import MilvusPassageStore
+from qa.llm_server import _alive  # the same "is this PID running" check the LLM server uses
 from tests.test_store_contract import (
     FILTERS,
     MODEL,
@@ -37,6 +42,7 @@ pytestmark = pytest.mark.slow
 log = logging.getLogger(__name__)
 
 SERVER_PY = Path(os.environ.get("WENDA_MILVUS_SERVER_PY", "~/.cache/wenda-milvus-server/bin/python")).expanduser()
+PID_FILE = SERVER_PY.parent.parent / "server.pid"
 # Runs in the server's venv: write the config for DATA_DIR and PORT, extract the binaries once into BIN_BASE.
 PREPARE = """
 import json, sys, milvus
@@ -53,6 +59,42 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _is_milvus(pid: int) -> bool:
+    """Whether ``pid`` is a running ``milvus run standalone`` (not a reused PID of something else)."""
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return len(cmd) >= 3 and cmd[0].endswith(b"/milvus") and cmd[1:3] == [b"run", b"standalone"]
+
+
+def kill_stale_server() -> None:
+    """Kill the server an interrupted earlier run left behind (by the PID it recorded), then forget it.
+
+    Raises:
+        RuntimeError: the recorded server's starter is still running (another run is using it).
+    """
+    try:
+        fields = [int(x) for x in PID_FILE.read_text().split()]
+    except (OSError, ValueError):
+        return
+    pid, owner = (fields + [0, 0])[:2]
+    if not pid:
+        PID_FILE.unlink(missing_ok=True)
+        return
+    if _is_milvus(pid) and owner and owner != os.getpid() and _alive(owner):
+        raise RuntimeError(f"Milvus server pid {pid}, started by the running process {owner}, holds etcd's port 2380; "
+                           "wait for that run to finish")
+    if _is_milvus(pid):
+        log.warning("killing Milvus server pid %d left by an interrupted earlier run", pid)
+        os.kill(pid, signal.SIGKILL)
+        for _ in range(100):
+            if not _is_milvus(pid):
+                break
+            time.sleep(0.1)
+    PID_FILE.unlink(missing_ok=True)
 
 
 class Server:
@@ -76,6 +118,7 @@ class Server:
             proc = subprocess.Popen([info["bin"] + "/milvus", "run", "standalone"], cwd=info["dir"], env=env, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         self.pid, self._proc = proc.pid, proc
+        PID_FILE.write_text(f"{proc.pid} {os.getpid()}\n")
         while time.monotonic() - t0 < timeout:
             if proc.poll() is not None:
                 raise RuntimeError(f"milvus exited with {proc.returncode}; see {info['dir']}/logs")
@@ -97,12 +140,17 @@ class Server:
                 pass
             self._proc.wait(timeout=30)
             self.pid = None
+            PID_FILE.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     if not SERVER_PY.exists():
         pytest.fail(f"no Milvus 2.3.5 server venv at {SERVER_PY}: `make test` creates it (see this module's docstring)")
+    try:
+        kill_stale_server()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     srv = Server(tmp_path_factory.mktemp("milvus_server"))
     try:
         log.info("milvus 2.3.5 up in %.1f s (pid %d)", srv.start(), srv.pid)
