@@ -3,9 +3,9 @@
 Two generations of the seam live here side by side:
 
 * ``VectorStore`` / ``LexicalStore`` (``index``, ``search``, ``save``, ``load``): rows are passage
-  positions (0..n-1) in ``passages.jsonl``; the caller maps them to passages. Used today by
-  ``index/builder.py`` and ``qa/retrieval.py``.
-* ``PassageStore``: stable string passage ids, incremental ``upsert``/``delete``, top-k ``search``
+  positions (0..n-1) in ``passages.jsonl``. The files ``index/builder.py`` writes into every index
+  directory (FAISS, bm25s), searched through ``LocalPassageStore``.
+* ``PassageStore`` (what ``qa/retrieval.py`` searches): stable string passage ids, incremental ``upsert``/``delete``, top-k ``search``
   and ``lexical_search`` with a :class:`Filter` on doc_id/year, ``count``, an atomic switch to a
   new version (``stage``/``promote``) and the BM25 statistics (:class:`BM25Stats`) kept current on
   every write. BM25 travels as client-side sparse vectors: query weights are idf × query count,
