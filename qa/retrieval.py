@@ -217,15 +217,14 @@ class HybridRetriever:
         Equal scores are ordered by catalog row, so every store ranks tied passages alike; ids the
         catalog lacks are skipped (the store is ahead of this process's catalog until it reloads).
         """
-        found = []
-        for pid, score in zip(res.ids[0], res.scores[0]):
-            row = self.row_of.get(pid)
-            if row is None:
-                log.debug("passage %s is not in the loaded catalog", pid)
-                continue
-            found.append((-score, row))
-        found.sort()
-        return {row: ChannelScore(i + 1, float(-neg)) for i, (neg, row) in enumerate(found[:n])}
+        row_of = self.row_of
+        rows = np.fromiter((row_of.get(pid, -1) for pid in res.ids[0]), np.int64, len(res.ids[0]))
+        scores = np.asarray(res.scores[0], np.float32)
+        if (rows < 0).any():
+            log.debug("%d passages are not in the loaded catalog", int((rows < 0).sum()))
+            rows, scores = rows[rows >= 0], scores[rows >= 0]
+        order = np.lexsort((rows, -scores))[:n]
+        return {row: ChannelScore(i + 1, s) for i, (row, s) in enumerate(zip(rows[order].tolist(), scores[order].tolist()))}
 
     def _dense(self, info: QueryInfo, n: int, where: Filter | None = None) -> dict[int, ChannelScore]:
         if info.vector is None:

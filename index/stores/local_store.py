@@ -47,7 +47,8 @@ class LocalPassageStore(PassageStore):
         return None if where is None else where.mask(self._doc_ids, self._years)
 
     def _results(self, rows_per_query: list[np.ndarray], scores_per_query: list[np.ndarray]) -> SearchResults:
-        return SearchResults([[self.ids[int(r)] for r in rows] for rows in rows_per_query],
+        ids = self.ids
+        return SearchResults([[ids[r] for r in np.asarray(rows).tolist()] for rows in rows_per_query],
                              [np.asarray(s, np.float32) for s in scores_per_query])
 
     # ---- reads ---------------------------------------------------------------------------------
