@@ -6,6 +6,7 @@ Truth is brute-force numpy (dense and sparse inner product) and Wenda's own BM25
 from __future__ import annotations
 
 import socket
+import time
 import uuid
 
 import milvus_lite  # noqa: F401  (the embedded engine must be installed)
@@ -339,3 +340,24 @@ def test_embedded_file_in_use_by_another_process_is_a_clear_error(tmp_path):
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+def test_milvus_reads_strong_after_writes_and_bounded_later(milvus_db):
+    """Strong costs ~200 ms per search on a server: only reads soon after this store wrote or opened use it."""
+    from index.stores import milvus_store
+
+    store = MilvusPassageStore(f"milvus:{milvus_db}", MODEL, name="t" + uuid.uuid4().hex[:10])
+    try:
+        records = _records(30)
+        store.upsert(records)
+        assert store._read_level() == milvus_store.STRONG
+        assert store._fresh_until - time.monotonic() <= milvus_store.FRESH_S
+        store._fresh_until = time.monotonic() - 1  # as if FRESH_S seconds had passed
+        assert store._read_level() == milvus_store.BOUNDED
+        got = store.search(np.asarray(records[3].vector, np.float32)[None, :], 1)
+        assert got.ids[0] == [records[3].id]  # a Bounded read long after the write sees it
+        store.delete(ids=[records[3].id])
+        assert store._read_level() == milvus_store.STRONG
+        assert records[3].id not in store.search(np.asarray(records[3].vector, np.float32)[None, :], 5).ids[0]
+    finally:
+        store.close()

@@ -5,13 +5,18 @@ Each version is a set of collections ``<name>_vN`` (passages: id, doc_id, year, 
 and ``<name>_vN_sent`` (sentence vectors); ``<name>_meta`` holds the active-version pointer and the
 BM25 statistics per version. Servers also get the alias ``<name>`` (switched with ``alter_alias``);
 milvus-lite 2.5 has no aliases, so the pointer row is the switch there. Reads and writes use Strong
-consistency. The passages collection's description records model id, dimension and BM25 k1/b.
+consistency, except searches long after this store object last wrote or opened a version: on a
+server a Strong search waits for the next time tick (about 200 ms per search, docs/scaling.md),
+so those read with Bounded consistency (2-4 ms). A replica that sees a new build reopens the store
+and reads Strong again for :data:`FRESH_S` seconds. The passages collection's description records
+model id, dimension and BM25 k1/b.
 """
 from __future__ import annotations
 
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -32,6 +37,10 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 STRONG = "Strong"
+BOUNDED = "Bounded"
+# Longer than Milvus' default bounded staleness (common.gracefulTime, 5 s): a Bounded read this long
+# after the last write or open sees every write acknowledged before it.
+FRESH_S = 10.0
 MAX_K = 16384  # Milvus' topk / query limit
 BATCH = 1000
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
@@ -87,6 +96,7 @@ class MilvusPassageStore(PassageStore):
             raise ValueError(f"collection name {name!r} must be letters, digits and _")
         self.uri, self.name, self.index_type = uri, name, index_type.upper()
         self._staged = False  # True for a store from stage() until promoted
+        self._fresh_until = time.monotonic() + FRESH_S  # searches read Strong until then
         target, self.lite = parse_uri(uri)
         if self.lite:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -221,8 +231,13 @@ class MilvusPassageStore(PassageStore):
         if active == self._coll or active is None:
             return False
         self._coll = active
+        self._fresh_until = time.monotonic() + FRESH_S
         self._guard(self._open_existing, None)
         return True
+
+    def _read_level(self) -> str:
+        """Strong right after this object wrote, opened or switched a version; Bounded otherwise."""
+        return STRONG if time.monotonic() < self._fresh_until else BOUNDED
 
     def _guard(self, fn, *args, **kwargs):
         """Call ``fn``, turning Milvus failures into a one-line :class:`StoreError` naming the URI."""
@@ -264,13 +279,15 @@ class MilvusPassageStore(PassageStore):
 
     def _search(self, queries: np.ndarray, k: int, where: Filter | None) -> SearchResults:
         res = self.client.search(self._coll, queries.tolist(), anns_field="dense", limit=min(k, MAX_K), filter=_expr(where),
-                                 search_params={"metric_type": "IP", "params": {"ef": max(128, k)}}, consistency_level=STRONG)
+                                 search_params={"metric_type": "IP", "params": {"ef": max(128, k)}},
+                                 consistency_level=self._read_level())
         return self._hits(res)
 
     def _sentence_search(self, queries: np.ndarray, k: int, where: Filter | None) -> SearchResults:
         res = self.client.search(self._coll + "_sent", queries.tolist(), anns_field="dense", limit=min(k, MAX_K),
                                  filter=_expr(where), group_by_field="passage_id", output_fields=["passage_id"],
-                                 search_params={"metric_type": "IP", "params": {"ef": max(128, k)}}, consistency_level=STRONG)
+                                 search_params={"metric_type": "IP", "params": {"ef": max(128, k)}},
+                                 consistency_level=self._read_level())
         return self._hits(res, key="passage_id")
 
     def _lexical(self, queries: list[dict[int, float]], k: int, where: Filter | None) -> SearchResults:
@@ -282,7 +299,7 @@ class MilvusPassageStore(PassageStore):
             return out
         res = self.client.search(self._coll, [queries[j] for j in todo], anns_field="sparse", limit=min(k, MAX_K),
                                  filter=_expr(where), search_params={"metric_type": "IP", "params": {"drop_ratio_search": 0.0}},
-                                 consistency_level=STRONG)
+                                 consistency_level=self._read_level())
         hits = self._hits(res, positive=True)
         for j, i, s in zip(todo, hits.ids, hits.scores):
             out.ids[j], out.scores[j] = i, s
@@ -321,6 +338,7 @@ class MilvusPassageStore(PassageStore):
             for i, v in enumerate(np.asarray(r.sentence_vectors if r.sentence_vectors is not None else [], np.float32)):
                 sents.append({"id": f"{r.id}#{i}", "passage_id": r.id, "doc_id": str(r.doc_id), "year": int(r.year),
                               "dense": v.reshape(-1).tolist()})
+        self._fresh_until = time.monotonic() + FRESH_S
         ids = [r.id for r in records if r.id in existing]
         for chunk in _chunks(ids):  # old sentences go first, so a passage with fewer sentences keeps none stale
             self.client.delete(self._coll + "_sent", filter=f"passage_id in {json.dumps(list(chunk), ensure_ascii=False)}")
@@ -330,6 +348,7 @@ class MilvusPassageStore(PassageStore):
             self.client.insert(self._coll + "_sent", list(chunk))
 
     def _remove(self, ids: list[str]) -> int:
+        self._fresh_until = time.monotonic() + FRESH_S
         for chunk in _chunks(ids):
             quoted = json.dumps(list(chunk), ensure_ascii=False)
             self.client.delete(self._coll + "_sent", filter=f"passage_id in {quoted}")
@@ -362,6 +381,7 @@ class MilvusPassageStore(PassageStore):
             staged._create_version(staged._coll, staged.dim or self.dim or 1)
             staged._save_stats()
         old = self._coll
+        self._fresh_until = time.monotonic() + FRESH_S
         self._switch(staged._coll)
         self._coll, self.stats, self.dim = staged._coll, staged.stats, staged.dim or self.dim
         staged._staged = False
