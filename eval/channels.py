@@ -5,7 +5,8 @@
 For each corpus size (passages, ≈ ``--sentences-per-passage`` sentences each) this times, one
 query per call, the code paths of :class:`qa.retrieval.HybridRetriever` that grow with the corpus:
 
-* the sentence channel as shipped (``HybridRetriever._sentences``: one matrix-vector product
+* the sentence channel as shipped (``LocalPassageStore.sentence_search``, what the retriever's
+  sentence channel calls on the default store: one matrix-vector product
   over all sentence vectors, scatter-max into passages, top-n selection), the product alone,
   and the same sentences searched by a single-query FAISS flat index (the alternative);
 * passage search by FAISS flat (k = 50);
@@ -42,7 +43,7 @@ def _median_ms(fn: Any, queries: np.ndarray) -> float:
 
 
 def _fake_index(n: int, per: int, data: Any, store_cls: Any, progress: bool) -> SimpleNamespace:
-    """Just enough of a LoadedIndex for HybridRetriever's dense channels."""
+    """Just enough of a LoadedIndex for the default store's dense channels."""
     rng = np.random.default_rng(7)
     counts = rng.integers(1, 2 * per, n)  # 1 .. 2·per-1 sentences, mean ≈ per
     rows = np.repeat(np.arange(n), counts)
@@ -66,20 +67,20 @@ def _fake_index(n: int, per: int, data: Any, store_cls: Any, progress: bool) -> 
 def measure(n: int, queries: int = 100, per: int = 4, candidates: int = 50, filter_share: float = 0.02,
             progress: bool = True) -> dict[str, Any]:
     """Time the channels at one corpus size (see the module docstring)."""
-    from index.stores import FaissStore
-    from qa.retrieval import HybridRetriever, QueryInfo, RetrievalConfig
+    from index.stores import BM25Store, FaissStore
+    from index.stores.local_store import LocalPassageStore
 
     from .scale import SyntheticEmbeddings
 
     data = SyntheticEmbeddings()
     index = _fake_index(n, per, data, FaissStore, progress)
-    retr = HybridRetriever(index, embedder=None, config=RetrievalConfig(candidates=candidates))  # type: ignore[arg-type]
+    sent_passage = index.sentences[:, 0]
+    store = LocalPassageStore([p.id for p in index.passages], ["d"] * n, [0] * n, index.faiss, BM25Store(),
+                              sent_passage, index.sentence_vectors)
     xq = data.queries(queries)
-    sent_passage = retr._sent_passage
 
     def shipped(q: np.ndarray) -> None:
-        info = QueryInfo(text="", tokens=[], has_cjk=True, years=[], periods=[], vector=q)
-        retr._sentences(info, candidates, None)
+        store.sentence_search(q[None, :], candidates)
 
     sent_store = FaissStore("flat")
     sent_store.index(index.sentence_vectors)
