@@ -361,3 +361,15 @@ def test_milvus_reads_strong_after_writes_and_bounded_later(milvus_db):
         assert records[3].id not in store.search(np.asarray(records[3].vector, np.float32)[None, :], 5).ids[0]
     finally:
         store.close()
+
+
+def test_milvus_lite_asked_for_hnsw_builds_flat(milvus_db):
+    """The builder asks for HNSW above 200k passages; milvus-lite cannot build it and falls back to exact FLAT."""
+    store = MilvusPassageStore(f"milvus:{milvus_db}", MODEL, name="t" + uuid.uuid4().hex[:10], index_type="HNSW")
+    try:
+        assert store.index_type == "FLAT"
+        records = _records(20)
+        store.upsert(records)
+        assert store.search(np.asarray(records[5].vector, np.float32)[None, :], 1).ids[0] == [records[5].id]
+    finally:
+        store.close()

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 STRONG = "Strong"
 BOUNDED = "Bounded"
+LITE_INDEX_TYPES = ("FLAT", "IVF_FLAT", "AUTOINDEX")
 # Longer than Milvus' default bounded staleness (common.gracefulTime, 5 s): a Bounded read this long
 # after the last write or open sees every write acknowledged before it.
 FRESH_S = 10.0
@@ -100,6 +101,11 @@ class MilvusPassageStore(PassageStore):
         target, self.lite = parse_uri(uri)
         if self.lite:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
+            if self.index_type not in LITE_INDEX_TYPES:
+                # milvus-lite refuses HNSW ("local mode only support FLAT IVF_FLAT AUTOINDEX"); exact
+                # search is what it can do, and it stays correct, only slower at 1M (docs/scaling.md).
+                log.info("%s: milvus-lite builds no %s index; using FLAT", uri, self.index_type)
+                self.index_type = "FLAT"
         try:
             self.client = MilvusClient(target, timeout=timeout)
             self._sparse_ok = self.lite or self._server_version() >= (2, 4)
