@@ -34,10 +34,9 @@ def configurations() -> list[tuple[str, dict[str, float], bool, str]]:
     from qa.reader import DEFAULT_WEIGHTS
 
     rows = [
-        ("BM25 only", {"w_dense": 0, "w_sent": 0, "w_prf": 0}, False, "rules"),
-        ("dense only (passages)", {"w_bm25": 0, "w_sent": 0, "w_prf": 0}, False, "rules"),
-        ("+ BM25 fusion (RRF)", {"w_sent": 0, "w_prf": 0}, False, "rules"),
-        ("+ PRF for English", {"w_sent": 0}, False, "rules"),
+        ("BM25 only", {"w_dense": 0, "w_sent": 0}, False, "rules"),
+        ("dense only (passages)", {"w_bm25": 0, "w_sent": 0}, False, "rules"),
+        ("+ BM25 fusion (RRF)", {"w_sent": 0}, False, "rules"),
         ("+ sentence channel", {}, False, "rules"),
         ("+ feature re-ranking, rules answerer", {}, True, "rules"),
         ("reader answerer, uncalibrated no-answer", {}, True, "reader-raw"),

@@ -29,7 +29,6 @@ STAGES: dict[tuple[str | None, str], str] = {
     ("BM25Store", "search"): "BM25 (bm25s)",
     ("LexicalStore", "search"): "BM25 (bm25s)",
     ("HybridRetriever", "analyze"): "question analysis (jieba, years)",
-    ("HybridRetriever", "_prf_terms"): "feedback terms (English questions)",
     ("HybridRetriever", "search"): "fusion and year features",
     ("Reranker", "rerank"): "re-ranking features",
     (None, "rank_sentences"): "answer: sentence scoring",

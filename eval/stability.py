@@ -3,8 +3,10 @@
 ``python -m eval stability --extra data/datasets/cmrc2018/cmrc2018_trial.json`` builds the bundled corpus's
 index, asks the gold questions of a split, adds N paragraphs of another collection as documents (an
 incremental build: the original passages keep their vectors), asks again and lists every answer that
-changed, with whether the new answer cites one of the added documents (the only acceptable reason to
-change, when that document is the better source).
+changed, and why it may have: the new answer cites an added document (``new_source``: acceptable when
+that document is the better source), an added document is among the passages the answer was built from
+(``retrieved``: the retriever judged it related, so it competes for the answer), or neither
+(``unexplained``: collection statistics leaking into an unrelated question; the target is none).
 """
 from __future__ import annotations
 
@@ -49,6 +51,11 @@ class Change:
     before: AnswerKey
     after: AnswerKey
     new_source: bool  # the new answer cites an added document
+    retrieved: bool  # an added document is among the hits the new answer was built from
+
+    @property
+    def reason(self) -> str:
+        return "new_source" if self.new_source else "retrieved" if self.retrieved else "unexplained"
 
 
 def extra_documents(path: str | Path, n: int) -> list[tuple[str, str]]:
@@ -64,10 +71,14 @@ def extra_documents(path: str | Path, n: int) -> list[tuple[str, str]]:
     return out
 
 
-def ask_all(assistant, items: list[GoldItem], desc: str, progress: bool) -> dict[str, AnswerKey]:
-    """The answer key of every item (follow-ups asked with their history)."""
-    return {it.id: AnswerKey.of(assistant.ask(it.question, history=it.history or None, k=10))
-            for it in tqdm(items, desc=desc, disable=not progress)}
+def ask_all(assistant, items: list[GoldItem], desc: str, progress: bool) -> dict[str, tuple[AnswerKey, set[str]]]:
+    """The answer key of every item and the documents of the hits it was built from (follow-ups asked
+    with their history)."""
+    out = {}
+    for it in tqdm(items, desc=desc, disable=not progress):
+        answer = assistant.ask(it.question, history=it.history or None, k=10)
+        out[it.id] = AnswerKey.of(answer), {h.passage.doc_id for h in answer.hits}
+    return out
 
 
 def measure_stability(items: list[GoldItem], extra: list[tuple[str, str]], corpus: Path = DEFAULT_CORPUS,
@@ -75,8 +86,8 @@ def measure_stability(items: list[GoldItem], extra: list[tuple[str, str]], corpu
     """Answers before and after adding ``extra`` documents to a copy of ``corpus``.
 
     Returns:
-        ``{"overall": {"changed", "changed_same_sources", "changed_new_source", "n", "stable_rate"},
-        "changes": [...]}``; the primary metric is ``stable_rate``.
+        ``{"overall": {"changed", "changed_new_source", "changed_retrieved", "changed_unexplained", "n",
+        "stable_rate"}, "changes": [...]}``; the primary metric is ``stable_rate``.
     """
     from index.builder import build_index
     from index.embed import Embedder
@@ -96,13 +107,15 @@ def measure_stability(items: list[GoldItem], extra: list[tuple[str, str]], corpu
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     added = {name for name, _ in extra}
-    changes = [Change(it.id, it.question, before[it.id], after[it.id], after[it.id].doc_id in added)
-               for it in items if before[it.id] != after[it.id]]
-    new_source = sum(c.new_source for c in changes)
+    changes = [Change(it.id, it.question, before[it.id][0], after[it.id][0], after[it.id][0].doc_id in added,
+                      bool(after[it.id][1] & added))
+               for it in items if before[it.id][0] != after[it.id][0]]
+    reasons = [c.reason for c in changes]
     overall = {"n": len(items), "added_documents": len(extra), "changed": len(changes),
-               "changed_same_sources": len(changes) - new_source, "changed_new_source": new_source,
+               **{f"changed_{r}": reasons.count(r) for r in ("new_source", "retrieved", "unexplained")},
                "stable_rate": round(1 - len(changes) / max(1, len(items)), 4)}
-    return {"overall": overall, "primary": "stable_rate", "changes": [asdict(c) for c in changes]}
+    return {"overall": overall, "primary": "stable_rate",
+            "changes": [{**asdict(c), "reason": c.reason} for c in changes]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
     for c in result["changes"]:
         b, a = c["before"], c["after"]
-        print(f"{c['id']} {c['question'][:40]}\n   before: {'(not found)' if b['not_found'] else b['short_answer']} "
+        print(f"{c['id']} ({c['reason']}) {c['question'][:40]}\n   before: {'(not found)' if b['not_found'] else b['short_answer']} "
               f"[{b['doc_id']}]\n   after:  {'(not found)' if a['not_found'] else a['short_answer']} [{a['doc_id']}]")
     print(json.dumps(result["overall"], ensure_ascii=False), file=sys.stdout)
     return 0

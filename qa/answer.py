@@ -45,7 +45,7 @@ class Sentence:
 def rank_sentences(info: QueryInfo, hits: list[Hit], qtype: str, retriever: HybridRetriever, top: int = 3) -> list[Sentence]:
     """Score sentences of the top hits: idf-weighted overlap with the question + passage score + type cue."""
     idf = retriever.idf
-    terms = info.tokens if info.same_language else info.prf_terms + [t for t in info.tokens if any(c.isdigit() for c in t)]
+    terms = info.tokens if info.same_language else [t for t in info.tokens if any(c.isdigit() for c in t)]
     denom = sum(idf.get(t, 1.0) for t in terms) or 1.0
     best_hit = hits[0].score if hits else 1.0
     row_of = retriever.row_of
@@ -220,7 +220,7 @@ def extract_short(sentence: str, info: QueryInfo, qtype: str, idf: dict[str, flo
     if not info.same_language and qtype not in ("number", "time"):
         # Without a shared language only figures and dates can be pointed at safely.
         return "", -1
-    terms = [t for t in (info.tokens if info.same_language else info.prf_terms) if len(t) >= 2 and not re.fullmatch(r"20\d\d年?", t)]
+    terms = [t for t in info.tokens if len(t) >= 2 and not re.fullmatch(r"20\d\d年?", t)] if info.same_language else []
     if qtype == "number":
         cands = [m for m in FIGURE_RE.finditer(sentence)
                  if re.search(r"\d", m.group()) and not re.fullmatch(r"20\d\d年?", m.group())

@@ -42,9 +42,8 @@ def year_tier(hit: Hit) -> int:
 
 
 def content_terms(info: QueryInfo) -> list[str]:
-    """Question terms that carry its topic: no years (time is scored apart), PRF terms for English."""
-    terms = info.tokens if info.same_language else info.prf_terms
-    return [t for t in terms if not _YEAR_TOKEN.fullmatch(t)]
+    """Question terms that carry its topic: no years (time is scored apart); none across languages."""
+    return [t for t in info.tokens if not _YEAR_TOKEN.fullmatch(t)] if info.same_language else []
 
 
 def requested_unit(question: str) -> str:
@@ -116,18 +115,12 @@ class Reranker:
         rows = self._rows
         terms = content_terms(info)
         best_bm25 = max((h.channels["bm25"].score for h in hits if "bm25" in h.channels), default=0.0) or 1.0
-        best_prf = max((h.channels["prf"].score for h in hits if "prf" in h.channels), default=0.0) or 1.0
         for h in hits:
             row = rows[h.passage.id]
             f = h.features
             f["dense"] = float(index.vectors[row] @ info.vector) if info.vector is not None else 0.0
             f["sent"] = h.channels["sent"].score if "sent" in h.channels else f["dense"]
-            if "bm25" in h.channels:
-                f["bm25"] = h.channels["bm25"].score / best_bm25
-            elif "prf" in h.channels:
-                f["bm25"] = h.channels["prf"].score / best_prf
-            else:
-                f["bm25"] = 0.0
+            f["bm25"] = h.channels["bm25"].score / best_bm25 if "bm25" in h.channels else 0.0
             f["coverage"] = self.retriever.coverage(terms, row)
             f["figure"] = 1.0 if qtype in ("number",) and NUMBER_RE.search(h.passage.text) and re.search(r"\d", h.passage.text) else 0.0
             f.setdefault("year", 0.0)

@@ -3,14 +3,15 @@
 Every channel asks the index's :class:`~index.stores.PassageStore` (the in-process FAISS/bm25s files
 by default, Milvus with ``WENDA_STORE``) with a :class:`~index.stores.Filter`, and maps the passage
 ids it returns to rows of the loaded catalog. English questions over Chinese text get little from
-BM25 directly (R@1 ≈ 0.07), so for a cross-lingual question the lexical channel is replaced by
-pseudo-relevance feedback: key terms of the top dense passages are searched with BM25 and fused
-with the dense ranks.
+BM25 directly (R@1 ≈ 0.07), so a cross-lingual question rests on the dense passage and sentence
+channels. (Pseudo-relevance feedback, key terms of the top dense passages searched with BM25, was
+tried and removed: it gained one fit item and let any document among the top dense hits change the
+terms of the whole answer, issue 13.)
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,6 +28,18 @@ log = logging.getLogger(__name__)
 # Extra candidates asked of a store so that passages tied at the cut (overlapping passages share a
 # sentence; equal BM25 scores) are chosen by catalog order, not by the engine's internal order.
 TIE_MARGIN = 10
+
+# The answer step weighs a question's terms by how many passages hold them, on a fixed scale rather
+# than relative to the collection's size: with log(N/df), adding unrelated documents raises every
+# weight by the same amount, which reorders feedback terms and near-tied sentences of questions the
+# new documents have nothing to do with (issue 13). With a fixed scale a weight changes only when a
+# document holding the term is added or deleted.
+IDF_SCALE = 1000.0
+
+
+def idf_weight(df: int) -> float:
+    """Weight of a term held by ``df`` passages: ``log(1 + IDF_SCALE / (df + 0.5))``."""
+    return float(np.log1p(IDF_SCALE / (df + 0.5)))
 
 _CN_NUM = {"十三五": [2016, 2017, 2018, 2019, 2020], "十四五": [2021, 2022, 2023, 2024, 2025], "十五五": [2026, 2027, 2028, 2029, 2030]}
 
@@ -58,10 +71,7 @@ class RetrievalConfig:
     rrf_k: float = 60.0
     w_dense: float = 1.0
     w_bm25: float = 1.0
-    w_prf: float = 0.6
     w_sent: float = 1.0
-    prf_docs: int = 3
-    prf_terms: int = 8
     year_boost: float = 0.35
     year_penalty: float = 0.35
 
@@ -78,9 +88,8 @@ class QueryInfo:
     vector: np.ndarray | None = None
     # The question is written in the collection's language, so its words can match lexically; a
     # cross-lingual question (English on Chinese documents, or the reverse) relies on dense similarity
-    # and on feedback terms taken from the passages it finds.
+    # alone.
     same_language: bool = True
-    prf_terms: list[str] = field(default_factory=list)
     sentence_sims: SentenceSims | None = None  # cosine of the question to catalog sentences (lazy)
 
 
@@ -108,7 +117,8 @@ class SentenceSims:
 
 
 class HybridRetriever:
-    """Dense + BM25 (+ PRF for non-Chinese questions) with reciprocal-rank fusion and year boost.
+    """Dense passages and sentences + BM25 (same-language questions), fused by reciprocal rank, with a
+    year boost.
 
     Args:
         index: A loaded index directory.
@@ -140,14 +150,13 @@ class HybridRetriever:
     @property
     def idf(self) -> dict[str, float]:
         if self._idf is None:
-            n = max(1, len(self.index.passages))
             df: dict[str, int] = {}
             for toks in self.passage_tokens:
                 for t in toks:
                     df[t] = df.get(t, 0) + 1
-            self._idf = {t: float(np.log((n + 1) / (c + 0.5))) for t, c in df.items()}
+            self._idf = {t: idf_weight(c) for t, c in df.items()}
             # A term the corpus never uses is as informative as the rarest one.
-            self.unknown_idf = float(np.log((n + 1) / 0.5))
+            self.unknown_idf = idf_weight(0)
         return self._idf
 
     @property
@@ -243,18 +252,6 @@ class HybridRetriever:
         """Cosine of the question to sentence ``srow`` (0 before the sentence channel ran)."""
         return 0.0 if info.sentence_sims is None else info.sentence_sims[srow]
 
-    def _prf_terms(self, rows: list[int], k_docs: int, k_terms: int) -> list[str]:
-        """Distinctive terms of the top dense passages in the collection's script (tf × idf)."""
-        weight: dict[str, float] = {}
-        latin = self.index.profile.language == "en"
-        for rank, row in enumerate(rows[:k_docs]):
-            toks = self.index.text.tokenize(self.index.passages[int(row)].index_text())
-            for t in toks:
-                if (len(t) >= 3 and t.isalpha() and not has_cjk(t) if latin else has_cjk(t) and len(t) >= 2) \
-                        or any(c.isdigit() for c in t):
-                    weight[t] = weight.get(t, 0.0) + self.idf.get(t, 0.0) / (1 + rank)
-        return [t for t, _ in sorted(weight.items(), key=lambda kv: -kv[1])[:k_terms]]
-
     def search(
         self,
         question: str,
@@ -286,13 +283,8 @@ class HybridRetriever:
 
         if info.same_language and info.tokens:
             channels["bm25"] = self._bm25(info.tokens, n, where)
-        elif not info.same_language:
-            # Figures still match lexically; the collection's own terms come from feedback.
-            latin = [t for t in info.tokens if any(c.isdigit() for c in t)]
-            info.prf_terms = self._prf_terms(list(channels["dense"]), cfg.prf_docs, cfg.prf_terms)
-            channels["prf"] = self._bm25(info.prf_terms + latin, n, where)
 
-        weights = {"dense": cfg.w_dense, "bm25": cfg.w_bm25, "prf": cfg.w_prf, "sent": cfg.w_sent}
+        weights = {"dense": cfg.w_dense, "bm25": cfg.w_bm25, "sent": cfg.w_sent}
         fused: dict[int, float] = {}
         for name, hits in channels.items():
             for row, ch in hits.items():

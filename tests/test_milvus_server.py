@@ -181,10 +181,15 @@ def test_dense_search_with_filters_matches_brute_force(server):
 def test_strong_consistency_read_after_write(server):
     writer, reader = _open(server, "strong"), None
     writer.upsert(_records(20))
-    reader = _open(server, "strong")  # a second client, as a second app replica would be
     for i, rec in enumerate(_records(8, seed=9, prefix="fresh")):
         rec.doc_id, rec.year = "fresh-doc", 2030
         writer.upsert([rec])
+        # A second client opened after the write, as an app replica reopens the store when it sees the
+        # new build: it reads Strong for FRESH_S seconds (one client kept open longer reads Bounded,
+        # which on a loaded machine made this test time-dependent).
+        if reader is not None:
+            reader.close()
+        reader = _open(server, "strong")
         assert reader.search(rec.vector, 1, Filter(doc_ids=["fresh-doc"], years=[2030])).ids == [[rec.id]]
         assert reader.count() == 21 + i
     writer.delete(doc_ids=["fresh-doc"])

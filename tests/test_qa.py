@@ -26,11 +26,11 @@ def test_chinese_question_uses_bm25_dense_and_sentence_channels(assistant):
         assert 0 < h.features["fused"] <= 1.0 + 1e-9
 
 
-def test_english_question_uses_feedback_not_raw_bm25(assistant):
+def test_english_question_rests_on_dense_channels(assistant):
     _, info, _, hits, _ = assistant.retrieve("How many new elderly-care beds will Taiyuan add in 2025?", k=10)
-    assert not info.has_cjk and info.prf_terms and all(any("\u4e00" <= c <= "\u9fff" or c.isdigit() for c in t) for t in info.prf_terms)
-    assert all("bm25" not in h.channels for h in hits)
-    assert any("prf" in h.channels for h in hits)
+    assert not info.has_cjk and not info.same_language
+    assert all(set(h.channels) <= {"dense", "sent"} and h.features["bm25"] == 0.0 for h in hits)
+    assert any("dense" in h.channels for h in hits) and any("sent" in h.channels for h in hits)
 
 
 def test_english_question_gets_chinese_evidence(assistant):

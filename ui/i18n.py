@@ -155,9 +155,9 @@ STRINGS: dict[str, tuple[str, str]] = {
 TABLE_HEADERS: dict[str, dict[str, list[str]]] = {
     "docs": {"zh": ["文档 ID", "标题", "日期", "段落数", "索引时间"],
              "en": ["Document ID", "Title", "Date", "Passages", "Indexed at"]},
-    "debug": {"zh": ["#", "文档", "章节", "得分", "dense 排名", "dense 分数", "bm25 排名", "bm25 分数", "prf 排名", "prf 分数", "特征"],
-              "en": ["#", "Document", "Section", "Score", "dense rank", "dense score", "bm25 rank", "bm25 score", "prf rank",
-                     "prf score", "Features"]},
+    "debug": {"zh": ["#", "文档", "章节", "得分", "dense 排名", "dense 分数", "句子 排名", "句子 分数", "bm25 排名", "bm25 分数", "特征"],
+              "en": ["#", "Document", "Section", "Score", "dense rank", "dense score", "sentence rank", "sentence score", "bm25 rank",
+                     "bm25 score", "Features"]},
 }
 STYLE_CHOICES: dict[str, list[tuple[str, str]]] = {
     "zh": [("自动", "auto"), ("简短（一句话＋要点）", "short"), ("摘要（最多三句）", "summary")],

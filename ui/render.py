@@ -164,7 +164,7 @@ def debug_rows(answer: Answer) -> list[list[Any]]:
     for i, h in enumerate(answer.hits, 1):
         section = h.passage.section.split(" › ")[-1] if h.passage.section else ""
         row: list[Any] = [i, h.passage.title, section, round(h.score, 4)]
-        for name in ("dense", "bm25", "prf"):
+        for name in ("dense", "sent", "bm25"):
             ch = h.channels.get(name)
             row += [ch.rank if ch else "", round(ch.score, 4) if ch else ""]
         row.append(", ".join(f"{k}={v:.3g}" for k, v in sorted(h.features.items())))
