@@ -39,12 +39,13 @@ def configurations() -> list[tuple[str, dict[str, float], bool, str]]:
         ("+ BM25 fusion (RRF)", {"w_sent": 0}, False, "rules"),
         ("+ sentence channel", {}, False, "rules"),
         ("+ feature re-ranking, rules answerer", {}, True, "rules"),
+        ("hybrid answerer (reader for what/which/who; default)", {}, True, "hybrid"),
         ("reader answerer, uncalibrated no-answer", {}, True, "reader-raw"),
         ("reader answerer + calibration", {}, True, "reader"),
     ]
     if not DEFAULT_WEIGHTS.is_file():
         log.warning("no reader weights at %s: the reader rows are left out", DEFAULT_WEIGHTS)
-        rows = [r for r in rows if not r[3].startswith("reader")]
+        rows = [r for r in rows if r[3] == "rules"]
     return rows
 
 

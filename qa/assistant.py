@@ -219,8 +219,10 @@ class Assistant:
             unit_missing = 0.0 if any(pattern.search(h.passage.text) for h in hits[:3]) else 1.0
         # "bm25": the top hit's BM25 score relative to the best BM25 candidate, i.e. whether the
         # lexical channel agrees with the re-ranked choice (held-out refusal 0.45 → 0.70, docs in README).
+        # "year": whether the top passage is of the year the question asks about (1 its year, 0.8 a
+        # document looking back on it, 0.6 mentioned, -1 another year's document, 0 no year asked).
         return {"coverage": top.get("coverage", 0.0), "dense": top.get("dense", 0.0),
-                "bm25": top.get("bm25", 0.0), "unit_missing": unit_missing}
+                "bm25": top.get("bm25", 0.0), "unit_missing": unit_missing, "year": top.get("year", 0.0)}
 
     def confidence(self, features: dict[str, float], same_language: bool) -> float:
         """Probability-like confidence that the top passage answers the question.
@@ -232,7 +234,8 @@ class Assistant:
         if same_language:
             return _sigmoid(c["zh_bias"] + c["zh_cov"] * features.get("coverage", 0.0)
                             + c["zh_dense"] * features.get("dense", 0.0) + c.get("zh_bm25", 0.0) * features.get("bm25", 0.0)
-                            + c.get("zh_unit", 0.0) * features.get("unit_missing", 0.0))
+                            + c.get("zh_unit", 0.0) * features.get("unit_missing", 0.0)
+                            + c.get("zh_year", 0.0) * features.get("year", 0.0))
         return _sigmoid(c["en_bias"] + c["en_dense"] * features.get("dense", 0.0))
 
     def retrieve(self, question: str, history: Sequence[Any] | None = None, k: int = 20,

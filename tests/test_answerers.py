@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from qa.answerers import ANSWERERS, make_answerer
+from qa.answerers.hybrid import HybridAnswerer
 from qa.answerers.rules import RulesAnswerer
 from qa.answerers.trained import DEFAULT_REFUSAL, ReaderAnswerer, answer_probability, refusal_inputs
 
@@ -14,10 +15,34 @@ def test_answerer_chosen_by_configuration(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("WENDA_ANSWERER", "rules")
     assert isinstance(make_answerer(), RulesAnswerer)
     monkeypatch.delenv("WENDA_ANSWERER")
-    assert isinstance(make_answerer(), RulesAnswerer)  # the default until a reader meets its targets
+    assert isinstance(make_answerer(), HybridAnswerer)  # the default: chosen on the gold fit split
     with pytest.raises(ValueError, match="unknown answerer 'llama'"):
         make_answerer("llama")
-    assert set(ANSWERERS) == {"reader", "rules"}
+    assert set(ANSWERERS) == {"hybrid", "reader", "rules"}
+
+
+@pytest.mark.slow
+def test_hybrid_routes_what_which_who_questions_to_the_reader(assistant) -> None:
+    from qa import Assistant
+
+    hybrid = HybridAnswerer(assistant.embedder)
+    routed: list[str] = []
+    hybrid.reader.answer = lambda req, answer, a: routed.append("reader") or answer
+    hybrid.rules.answer = lambda req, answer, a: routed.append("rules") or answer
+    a = Assistant(assistant.index, assistant.embedder, answerer=hybrid)
+    for q in ("太原市代市长是谁？", "太原要加快建设哪所学校？", "2025年太原新增养老床位多少张？",
+              "How many new elderly-care beds will Taiyuan add in 2025?", "Which school will Taiyuan build?"):
+        a.ask(q)
+    assert routed == ["reader", "reader", "rules", "rules", "rules"]  # cross-lingual questions: rules
+
+
+@pytest.mark.slow
+def test_default_answerer_answers_through_both_paths(assistant) -> None:
+    assert isinstance(assistant.answerer, HybridAnswerer)
+    ans = assistant.ask("2025年太原新增养老床位多少张？")  # a figure: the rules
+    assert not ans.not_found and ans.short_answer == "2000张"
+    ans = assistant.ask("2025年太原要加快建设哪所专门学校？")  # which school: the reader's span
+    assert not ans.not_found and ans.short_answer and ans.short_answer in ans.citations[0].span
 
 
 def test_refusal_model_before_a_fit_is_the_reader_margin() -> None:

@@ -1,7 +1,8 @@
 """Answerers behind one seam (:class:`Answerer`), chosen by configuration.
 
-``WENDA_ANSWERER``: ``rules`` (default: the pattern-based answer step) or ``reader`` (the trained
-span reader, :mod:`qa.reader`; needs trained weights, none ship yet). The optional generated mode (``qa.generate``) runs on
+``WENDA_ANSWERER``: ``rules`` (the pattern-based answer step), ``reader`` (the trained span reader,
+:mod:`qa.reader`, with the weights shipped in ``qa/models/reader``) or ``hybrid`` (default: the reader for
+what/which/who questions, the rules for the rest). The optional generated mode (``qa.generate``) runs on
 top of whichever is configured and falls back to it.
 """
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 from .base import Answerer, AnswerRequest, Citations, finish, not_found
 
 ENV_ANSWERER = "WENDA_ANSWERER"
-DEFAULT_ANSWERER = "rules"
-ANSWERERS = ("reader", "rules")
+DEFAULT_ANSWERER = "hybrid"
+ANSWERERS = ("hybrid", "reader", "rules")
 
 
 def make_answerer(name: str | None = None, embedder: Any = None) -> Answerer:
@@ -31,6 +32,10 @@ def make_answerer(name: str | None = None, embedder: Any = None) -> Answerer:
         from .trained import ReaderAnswerer
 
         return ReaderAnswerer(embedder)
+    if name == "hybrid":
+        from .hybrid import HybridAnswerer
+
+        return HybridAnswerer(embedder)
     raise ValueError(f"unknown answerer {name!r} ({ENV_ANSWERER}): choose one of {', '.join(ANSWERERS)}")
 
 
