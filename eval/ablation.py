@@ -3,8 +3,9 @@
     python -m eval ablation [--gold FILE] [--squad FILE] [--json OUT] [--markdown OUT]
 
 Each row switches on one more technique (weights of qa/retrieval.py's RetrievalConfig, the
-re-ranker, then the answerer: rules, the trained reader with its uncalibrated no-answer score, the
-reader with the fitted not-found model); the gold set's test split is scored with the strict
+re-ranker, then the answerer: rules, the hybrid without and with the reader's check of the rules'
+figures, the trained reader with its uncalibrated no-answer score, the reader with the fitted not-found
+model); the gold set's test split is scored with the strict
 metrics, the SQuAD-format file (CMRC 2018 trial by default) with open-retrieval metrics on an index
 of its paragraphs built once.
 """
@@ -39,7 +40,8 @@ def configurations() -> list[tuple[str, dict[str, float], bool, str]]:
         ("+ BM25 fusion (RRF)", {"w_sent": 0}, False, "rules"),
         ("+ sentence channel", {}, False, "rules"),
         ("+ feature re-ranking, rules answerer", {}, True, "rules"),
-        ("hybrid answerer (reader for what/which/who; default)", {}, True, "hybrid"),
+        ("hybrid answerer (reader for what/which/who), figures unchecked", {}, True, "hybrid-unchecked"),
+        ("+ reader check of the rules' figures (default)", {}, True, "hybrid"),
         ("reader answerer, uncalibrated no-answer", {}, True, "reader-raw"),
         ("reader answerer + calibration", {}, True, "reader"),
     ]
@@ -52,11 +54,14 @@ def configurations() -> list[tuple[str, dict[str, float], bool, str]]:
 def _answerer(name: str, embedder: Any, cache: dict[str, Any]) -> Any:
     """One answerer per kind for the whole run (the reader loads once)."""
     from qa.answerers import make_answerer
+    from qa.answerers.hybrid import HybridAnswerer
     from qa.answerers.trained import DEFAULT_REFUSAL, ReaderAnswerer
 
     if name not in cache:
         if name == "reader-raw":
             cache[name] = ReaderAnswerer(embedder, refusal=DEFAULT_REFUSAL)
+        elif name == "hybrid-unchecked":
+            cache[name] = HybridAnswerer(embedder, verify_below=0.0)
         else:
             cache[name] = make_answerer(name, embedder)
     return cache[name]

@@ -134,7 +134,7 @@ def _values(text: str, liberal: bool = False) -> list[float]:
 
 def _short_answer(assistant: Any, answer: Answer, verification: Verification, extractive: Answer) -> str:
     """The short answer: the extractive one when the kept sentences say the same (it is a verbatim
-    passage slice: 2000张 for a generated "2000"), else a figure/date/name extracted from the first
+    passage slice: 2000张 for a generated "2000"), else a figure or date extracted from the first
     kept sentence that the cited passage holds too."""
     kept = "".join(s.text for s in verification.kept)
     ext = extractive.short_answer
@@ -144,7 +144,7 @@ def _short_answer(assistant: Any, answer: Answer, verification: Verification, ex
                 any(abs(v - x) <= 1e-6 * max(1.0, abs(v)) for x in _values(kept)) for v in ext_values)):
             return ext
     qtype = question_type(answer.rewritten_query)
-    if qtype not in ("number", "time", "person", "entity"):
+    if qtype not in ("number", "time"):
         return ""
     info = assistant.retriever.analyze(answer.rewritten_query)
     cites = {c.n: c for c in verification.citations}

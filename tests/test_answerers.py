@@ -45,6 +45,33 @@ def test_default_answerer_answers_through_both_paths(assistant) -> None:
     assert not ans.not_found and ans.short_answer and ans.short_answer in ans.citations[0].span
 
 
+@pytest.mark.slow
+def test_hybrid_refuses_a_rules_figure_the_reader_does_not_confirm(assistant) -> None:
+    from qa import Assistant
+
+    question = "2025年太原新增养老床位多少张？"
+    strict = HybridAnswerer(assistant.embedder, verify_below=1.01)  # check every rules short answer
+    a = Assistant(assistant.index, assistant.embedder, answerer=strict)
+    ans = a.ask(question)
+    # Checked and kept: the reader, reading the cited passage, points at the same figure.
+    assert not ans.not_found and ans.short_answer == "2000张"
+
+    rules_answer = strict.rules.answer
+
+    def wrong_figure(req, answer, assistant_):
+        out = rules_answer(req, answer, assistant_)
+        out.short_answer = "12345张"  # not what the passage's reader span says
+        return out
+
+    strict.rules.answer = wrong_figure
+    ans = a.ask(question)
+    assert ans.not_found and not ans.short_answer and not ans.citations and ans.related
+    lenient = HybridAnswerer(assistant.embedder, verify_below=0.0)  # strong evidence: no check
+    lenient.rules.answer = wrong_figure
+    ans = Assistant(assistant.index, assistant.embedder, answerer=lenient).ask(question)
+    assert not ans.not_found and ans.short_answer == "12345张"
+
+
 def test_refusal_model_before_a_fit_is_the_reader_margin() -> None:
     # Unfitted: answer exactly when the best span beats its passage's no-answer score.
     assert answer_probability(refusal_inputs(0.5, 0.3), DEFAULT_REFUSAL) > DEFAULT_REFUSAL["threshold"]

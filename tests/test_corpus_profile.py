@@ -9,7 +9,7 @@ from index.chunking import chunk_document, passage_sentences
 from index.ingest import load_corpus
 from index.profile import CorpusProfile, detect_language, make_profile
 from index.textproc import STOPWORDS, TextProcessor, tokenize, years_in
-from qa.answer import DATE_RE, FIGURE_RE, _latin_span
+from qa.answer import DATE_RE, FIGURE_RE
 from qa.retrieval import same_language
 
 
@@ -81,16 +81,13 @@ def test_lexical_matching_follows_the_collection_language() -> None:
     assert same_language("How many homes?", "mixed")
 
 
-def test_western_text_sentences_figures_and_names() -> None:
+def test_western_text_sentences_and_figures() -> None:
     t = "In 2023, 1,327 new homes were completed. The Band D tax was £1,829.11 in 2023. Keep 2.5 whole."
     assert [t[s:e] for s, e in passage_sentences(t)] == [
         "In 2023, 1,327 new homes were completed.", "The Band D tax was £1,829.11 in 2023.", "Keep 2.5 whole."]
     figures = [m.group().strip() for m in FIGURE_RE.finditer("21.7 million journeys and £1,829.11")]
     assert figures == ["21.7 million", "£1,829.11"]
     assert [m.group() for m in DATE_RE.finditer("opened on 1 April 2024, not March 2025")] == ["1 April 2024", "March 2025"]
-    clause = "the council opened the new Quayside Library"
-    s, e = _latin_span(clause, "What is the name of the new library?")
-    assert clause[s:e] == "Quayside Library"
 
 
 def test_a_document_only_dated_the_asked_year_does_not_jump_ahead() -> None:

@@ -1,5 +1,5 @@
 """The rule-based answerer: calibrated confidence over retrieval signals, best sentence by word
-overlap, short answer by figure/date/name patterns (the answer step before the trained reader)."""
+overlap, short answer by figure/date patterns (the answer step before the trained reader)."""
 from __future__ import annotations
 
 from typing import Any
@@ -44,9 +44,5 @@ class RulesAnswerer(Answerer):
             answer.summary = [SummarySentence(s.text, citations.cite(s.hit, s.start, s.end))
                               for s in mmr_summary(sentences, k=3)]
         if req.style != "summary":
-            short, _ = extract_short(best.text, info, qtype, retriever.idf)
-            if not short and qtype == "person":
-                # The name may stand on its own line next to the sentence (a byline).
-                short, _ = extract_short(best.hit.passage.text, info, qtype, retriever.idf)
-            answer.short_answer = short
+            answer.short_answer, _ = extract_short(best.text, info, qtype, retriever.idf)
         return finish(answer, req, citations)
