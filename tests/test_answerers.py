@@ -55,6 +55,9 @@ def test_hybrid_refuses_a_rules_figure_the_reader_does_not_confirm(assistant) ->
     ans = a.ask(question)
     # Checked and kept: the reader, reading the cited passage, points at the same figure.
     assert not ans.not_found and ans.short_answer == "2000张"
+    # Kept too when the reader's span runs on past the figure (6.6%,总量迈上4千亿元台阶,…).
+    ans = a.ask("“十三五”时期太原地区生产总值年均增长多少？")
+    assert not ans.not_found and ans.short_answer == "6.6%"
 
     rules_answer = strict.rules.answer
 
