@@ -98,7 +98,8 @@ _REFUSAL_DEFECT = pytest.mark.xfail(strict=True, reason="rules refitted on the f
 
 
 @pytest.mark.parametrize("question", ["火星上有多少颗卫星?",
-                                      pytest.param("2021年末太原市常住人口是多少?", marks=_REFUSAL_DEFECT),
+                                      # refused again since the reader checks the rules' figures (issue 12)
+                                      "2021年末太原市常住人口是多少?",
                                       # a figure in the asked unit exists (重症床位128张) but is about another indicator
                                       pytest.param("2022年新增养老床位多少张?", marks=_REFUSAL_DEFECT)])
 def test_refuses_when_documents_do_not_say(assistant, question):
