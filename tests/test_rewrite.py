@@ -40,6 +40,16 @@ def test_rewrite_uses_previous_rewritten_query():
     ("2022年两会提出服务业要做好哪四篇文章？", "entity"),
     ("要叫响哪些品牌？", "list"),
     ("太原计划申报哪个综保区？", "entity"),
+    # English figures asked without "how many" (parity with 多远/比例/增长/面积多大)
+    ("How far will the river walk be extended?", "number"),
+    ("What is the GDP growth target?", "number"),
+    ("What was the green space ratio in 2021?", "number"),
+    ("What total area will the shelters cover?", "number"),
+    # "which" + plural noun is a list; "which" + singular noun + verb ending in -s is not
+    ("Which districts will get new parks?", "list"),
+    ("Which of the projects started first?", "list"),
+    ("Which county does the city want to develop?", "entity"),
+    ("Which member suggested paying attention to teachers' health?", "entity"),
 ])
 def test_question_type(question, qtype):
     assert question_type(question) == qtype
