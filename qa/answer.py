@@ -181,8 +181,14 @@ def make_citation(n: int, hit: Hit, start: int, end: int) -> Citation:
     )
 
 
-def not_found_message(question: str) -> str:
-    """The refusal in the question's language."""
+def not_found_message(question: str, unconfirmed: bool = False) -> str:
+    """The refusal in the question's language; ``unconfirmed``: a passage was found but the figure
+    read from it could not be confirmed (the user may still want to read that passage)."""
+    if unconfirmed:
+        if has_cjk(question):
+            return "找到了相关段落，但无法确认其中哪个数字回答了这个问题，所以不给出答案。请查看下面的段落。"
+        return ("A related passage was found, but which of its figures answers the question could not be "
+                "confirmed, so no answer is given. Please check the passages listed below.")
     if has_cjk(question):
         return "资料中没有找到这个问题的答案。下面是最相关的段落，供参考。"
     return "The documents don't say. The closest passages are listed below as related reading."

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from qa.answer import not_found_message
 from qa.answerers import ANSWERERS, make_answerer
 from qa.answerers.hybrid import HybridAnswerer
 from qa.answerers.rules import RulesAnswerer
@@ -69,6 +70,8 @@ def test_hybrid_refuses_a_rules_figure_the_reader_does_not_confirm(assistant) ->
     strict.rules.answer = wrong_figure
     ans = a.ask(question)
     assert ans.not_found and not ans.short_answer and not ans.citations and ans.related
+    # The refusal says why: a passage was found, its figure not confirmed (not "the documents don't say").
+    assert ans.message == not_found_message(question, unconfirmed=True) != not_found_message(question)
     lenient = HybridAnswerer(assistant.embedder, verify_below=0.0)  # strong evidence: no check
     lenient.rules.answer = wrong_figure
     ans = Assistant(assistant.index, assistant.embedder, answerer=lenient).ask(question)

@@ -149,7 +149,7 @@ def test_chat_english_question_is_answered_the_same_way(client):
     messages, sources, _ = chat(client, "How many new elderly-care beds will Taiyuan add in 2025?")
     reply = message_text(messages[-1])
     # Plumbing only: answer quality for English questions belongs to qa/ and eval/.
-    assert '<a href="#src-1"' in reply or "The documents don't say" in reply
+    assert '<a href="#src-1"' in reply or "The documents don't say" in reply or "A related passage was found" in reply
     assert 'class="wenda-card"' in sources
 
 

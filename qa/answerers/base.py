@@ -74,10 +74,11 @@ class Citations:
         return passage_id in self._by_passage
 
 
-def not_found(answer: Answer, req: AnswerRequest) -> Answer:
-    """Mark ``answer`` as "not found", with the closest passages as related reading."""
+def not_found(answer: Answer, req: AnswerRequest, unconfirmed: bool = False) -> Answer:
+    """Mark ``answer`` as "not found", with the closest passages as related reading (``unconfirmed``:
+    a passage was found but its figure could not be confirmed; the message says so)."""
     answer.not_found = True
-    answer.message = not_found_message(answer.question)
+    answer.message = not_found_message(answer.question, unconfirmed)
     answer.related = req.hits[:3]
     answer.elapsed_ms = (time.perf_counter() - req.t0) * 1000
     return answer

@@ -48,7 +48,7 @@ class HybridAnswerer(Answerer):
         if (answer.short_answer and not answer.not_found and answer.confidence < self.verify_below
                 and not self.reader_confirms(req, answer)):
             answer.short_answer, answer.sentence, answer.summary, answer.citations = "", "", [], []
-            return not_found(answer, req)
+            return not_found(answer, req, unconfirmed=True)
         return answer
 
     def reader_confirms(self, req: AnswerRequest, answer: Answer) -> bool:
