@@ -22,7 +22,7 @@ from index.stores import (
     StoreError,
     open_passage_store,
 )
-from index.stores.base import term_freqs
+from index.stores.bm25_stats import term_freqs
 from index.stores.milvus_store import MilvusPassageStore
 from index.textproc import tokenize
 

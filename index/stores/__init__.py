@@ -5,7 +5,6 @@ import os
 from pathlib import Path
 
 from .base import (
-    BM25Stats,
     Filter,
     LexicalStore,
     PassageRecord,
@@ -14,6 +13,7 @@ from .base import (
     StoreError,
     VectorStore,
 )
+from .bm25_stats import BM25Stats
 from .bm25_store import BM25Store
 from .faiss_store import FaissStore
 from .memory_store import MemoryPassageStore

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from .base import (
-    BM25Stats,
     Filter,
     PassageRecord,
     PassageStore,
     SearchResults,
     StoreError,
 )
+from .bm25_stats import BM25Stats
 
 log = logging.getLogger(__name__)
 

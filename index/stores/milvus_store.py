@@ -24,7 +24,6 @@ import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from .base import (
-    BM25Stats,
     Filter,
     PassageRecord,
     PassageStore,
@@ -32,6 +31,7 @@ from .base import (
     SparseWeights,
     StoreError,
 )
+from .bm25_stats import BM25Stats
 
 log = logging.getLogger(__name__)
 
