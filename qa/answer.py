@@ -16,7 +16,7 @@ from .retrieval import HybridRetriever, QueryInfo
 from .types import Citation, Hit
 
 FIGURE_RE = re.compile(
-    r"第\d+(?:位|名)|\d+(?:\.\d+)?%?\s*[-~—至到]\s*\d+(?:\.\d+)?%|(?:约|近|超过|超|逾)?(?:[£$€¥]\s?)?\d+(?:[.,]\d+)*\s*(?:%|‰|余?[万亿千百]?余?(?:元|个|张|人次|人|家|所|项|条|公里|千米|米|亩|平方米|吨|台|座|辆|户|套|场|次|倍|名|件|处|栋|间|床|位|天|小时|分钟|千瓦|兆瓦)?)(?:以上|左右|以内)?"
+    r"第\d+(?:位|名)|\d+(?:\.\d+)?%?\s*[-~—至到]\s*\d+(?:\.\d+)?%|(?:约|近|超过|超|逾)?(?:[£$€¥]\s?)?\d+(?:[.,]\d+)*\s*(?:%|‰|余?[万亿千百]?余?(?:元|个|张|人份|人次|人|家|所|项|条|公里|千米|米|亩|平方米|吨|台|座|辆|户|套|场|次|倍|名|件|处|栋|间|床|位|天|小时|分钟|千瓦|兆瓦)?)(?:以上|左右|以内)?"
     r"(?:(?<=\s)|\s)?(?:(?:million|billion|trillion|thousand|per cent|percent)\b)?"
 )
 _MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"

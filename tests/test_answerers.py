@@ -111,6 +111,7 @@ def test_rules_answerer_answers_through_the_seam(assistant) -> None:
     ("基站达到5000座以上。", "5000座", "5000座以上"),           # qualifier
     ("增长8%-8.5%。", "8.5%", "8%-8.5%"),                     # range
     ("排名第15位。", "15位", "第15位"),                       # ordinal
+    ("检测能力达到27万人份。", "27万人", "27万人份"),          # measure word 人份, not 人
     ("就业8万人,居民消费价格涨幅2%左右。", "8万人,居民消费价格涨幅2%", "2%左右"),  # several figures: the last
     ("于2020年5月12日视察山西。", "5月12", "2020年5月12日"),     # a date stays whole
     ("建设太原无水港。", "无水港", "无水港"),                    # no figure: unchanged
