@@ -20,12 +20,12 @@ from .types import Hit
 
 FEATURES = ("dense", "sent", "bm25", "coverage", "year", "figure", "fused")
 
-_NUMBER_Q = re.compile(r"多少|(?<!哪)几[个项所家条座次年万亿]?|多大|多高|多长|多远|比例|占比|增长|增速|百分之|率|规模|how many|how much|what percentage|what share|number of|how big|how large|how long|how (?:far|old|tall|high|deep|wide|heavy)|what (?:total )?(?:area|size|scale)|\brate\b|ratio|growth|percentage|proportion|cost|price", re.I)
+_NUMBER_Q = re.compile(r"多少|(?<!哪)几[个项所家条座次年万亿]?|多大|多高|多长|多远|比例|占比|增长|增速|百分之|率|规模|how many|how much|what percentage|what share|number of|how big|how large|how long|how (?:far|old|tall|high|deep|wide|heavy)|what (?:total )?(?:area|size|scale)|\brate\b|\bratios?\b|\bgrowth\b|percentage|proportion|cost|price", re.I)
 _TIME_Q = re.compile(r"何时|什么时候|哪一年|哪年|几月|哪天|日期|时间|when|what year|which year|what date", re.I)
 _PERSON_Q = re.compile(r"谁|哪位|姓名|who|whom|whose", re.I)
 _EXPLAIN_Q = re.compile(r"指的是|是指|什么意思|含义|意味着|为什么|为何|如何|怎样|怎么|哪些措施|什么措施|哪些举措|什么举措|措施|举措|意义|why|how (?!many|much|long|big|large)|what measures|what steps|in what way", re.I)
 # English: "which" + a plural noun within three words ("which districts", "which of the projects"), not a verb
-_LIST_Q = re.compile(r"哪些|哪几|有什么|包括|分别|\bwhich (?:[\w-]+ ){0,2}?[\w-]+s\b(?<!\bdoes)(?<!\bwas)(?<!\bhas)(?<!\bis)|what are|\blist\b", re.I)
+_LIST_Q = re.compile(r"哪些|哪几|有什么|包括|分别|\bwhich (?:[\w'\"“”‘’-]+ ){0,2}?[\w-]+s\b(?<!\bdoes)(?<!\bwas)(?<!\bhas)(?<!\bis)|what are|\blist\b", re.I)
 
 
 # Fused (RRF) score a passage needs before its year may put it first: more than one channel found it

@@ -50,6 +50,8 @@ def test_rewrite_uses_previous_rewritten_query():
     ("Which of the projects started first?", "list"),
     ("Which county does the city want to develop?", "entity"),
     ("Which member suggested paying attention to teachers' health?", "entity"),
+    ("Which “plus” formats will the city promote?", "list"),                  # a quoted word in between
+    ("What does business integration mean for the city?", "entity"),         # "ratio" only as a word
 ])
 def test_question_type(question, qtype):
     assert question_type(question) == qtype
