@@ -2,34 +2,25 @@
 each replaced atomically."""
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from pathlib import Path
 
+from index.fileio import atomic_write
 
-def atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+from .profile import file_sha256
 
 
 def save_output(out: Path, head, config: dict, report: dict) -> None:
     """fp16 trained part + reader.json + MODEL_CARD.md, each replaced atomically."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").half().contiguous() for k, v in head.state_dict().items()}
-    atomic_write(out / "reader.safetensors", lambda p: save_file(state, str(p), metadata={"config": json.dumps(config)}))
-    report = {"config": config, **report, "sha256": sha256(out / "reader.safetensors"),
+    atomic_write(out / "reader.safetensors", save(state, metadata={"config": json.dumps(config)}))
+    report = {"config": config, **report, "sha256": file_sha256(out / "reader.safetensors"),
               "size_bytes": (out / "reader.safetensors").stat().st_size}
-    atomic_write(out / "reader.json", lambda p: p.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"))
-    atomic_write(out / "MODEL_CARD.md", lambda p: p.write_text(model_card(report), encoding="utf-8"))
+    atomic_write(out / "reader.json", (json.dumps(report, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+    atomic_write(out / "MODEL_CARD.md", model_card(report).encode("utf-8"))
 
 
 def model_card(r: dict) -> str:
@@ -97,5 +88,5 @@ def finish_report(out: Path, epochs: list[dict], total_s: float, train_s: float)
     path = out / "reader.json"
     report = json.loads(path.read_text(encoding="utf-8"))
     report.update(epochs=epochs, train_seconds=train_s, total_seconds=max(total_s, report["cache_seconds"] + train_s))
-    atomic_write(path, lambda p: p.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"))
-    atomic_write(out / "MODEL_CARD.md", lambda p: p.write_text(model_card(report), encoding="utf-8"))
+    atomic_write(path, (json.dumps(report, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+    atomic_write(out / "MODEL_CARD.md", model_card(report).encode("utf-8"))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import logging
 import os
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from index.fileio import atomic_write
 
 from .reader import (
     FORMAT_VERSION,
@@ -39,7 +42,7 @@ from .reader import (
     make_head,
     postprocess,
 )
-from .reader_card import atomic_write, finish_report, save_output
+from .reader_card import finish_report, save_output
 from .reader_data import (
     CMRC_TRIAL,
     add_negatives,
@@ -263,7 +266,9 @@ def train(args: argparse.Namespace) -> TrainResult:
             f = featurize(tokenizer, ctx, exs, args.window, args.stride)
             if name == "train":
                 f = select_windows(f, exs, args.same_null, np.random.default_rng(args.seed + 2))
-            atomic_write(path, lambda p, f=f: np.savez(open(p, "wb"), **f))
+            buf = io.BytesIO()
+            np.savez(buf, **f)
+            atomic_write(path, buf.getvalue())
         store.update(np.load(path))
     cache = build_cache(base, feats, work / "train_hidden.npy", n_frozen, "train", args.precision)
     vcache = build_cache(base, vfeats, work / "val_hidden.npy", n_frozen, "val", args.precision)
@@ -297,8 +302,10 @@ def train(args: argparse.Namespace) -> TrainResult:
         log.info("resuming at epoch %d step %d", state["epoch"] + 1, state["step"])
 
     def save_ckpt():
-        atomic_write(ckpt, lambda p: torch.save({"head": head.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                                                  "torch_rng": torch.get_rng_state(), "state": state}, p))
+        buf = io.BytesIO()
+        torch.save({"head": head.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                    "torch_rng": torch.get_rng_state(), "state": state}, buf)
+        atomic_write(ckpt, buf.getvalue())
 
     def write_out(head, state, total_s):
         _finish(args, head, config, state, measurements, cache_s, total_s, examples, n, dropped)
